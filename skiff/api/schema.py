@@ -189,3 +189,50 @@ RETAIN_KEYS_MAPS: set[tuple[str, str]] = {("V1DeploymentSpec", "strategy")}
 def list_meta(model: str, field: str) -> ListMeta | None:
     """Patch/SSA metadata of a list field, or None when the list is atomic (replaced whole)."""
     return PATCH_META.get((model, field))
+
+
+# --- unknown fields (fieldValidation) ------------------------------------------------------------------
+
+# Types whose content is free-form: never descend into them.
+_OPAQUE_MODELS = {"object", "V1JSON", "RuntimeRawExtension", "V1JSONSchemaProps"}
+
+
+def prune_unknown(obj: Any, model: str, path: str = "") -> list[str]:
+    """Remove fields the kind's schema does not know, in place; return their paths.
+
+    Upstream decodes built-in kinds into typed structs, which drops unknown fields; with
+    `fieldValidation=Strict` the same paths are reported as `unknown field "spec.foo"` instead.
+    """
+    if model in _OPAQUE_MODELS or not isinstance(obj, dict):
+        return []
+    fields = model_fields(model)
+    if not fields:
+        return []
+    found: list[str] = []
+    for key in list(obj):
+        child = f"{path}.{key}" if path else key
+        f = fields.get(key)
+        if f is None:
+            if not path and key in ("apiVersion", "kind"):
+                continue
+            found.append(child)
+            del obj[key]
+            continue
+        found += _prune_value(obj[key], f.type, child)
+    return found
+
+
+def _prune_value(value: Any, ref: TypeRef, path: str) -> list[str]:
+    if ref.kind == "model":
+        return prune_unknown(value, ref.name, path)
+    if ref.kind == "list" and isinstance(value, list) and ref.item is not None:
+        out: list[str] = []
+        for i, item in enumerate(value):
+            out += _prune_value(item, ref.item, f"{path}[{i}]")
+        return out
+    if ref.kind == "map" and isinstance(value, dict) and ref.item is not None:
+        out = []
+        for k, item in value.items():
+            out += _prune_value(item, ref.item, f"{path}.{k}")
+        return out
+    return []

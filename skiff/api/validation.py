@@ -277,7 +277,7 @@ def labels(field: str, value: Any) -> list[FieldError]:
     return errs
 
 
-def annotations(field: str, value: Any) -> list[FieldError]:
+def annotation_map(field: str, value: Any) -> list[FieldError]:
     if value is None:
         return []
     if not isinstance(value, Mapping):

@@ -94,6 +94,13 @@ class Strategy:
         if status is not None:
             new["status"] = status
 
+    def blocks_deletion(self, obj: Obj) -> bool:
+        """Kind-specific finalization beyond metadata.finalizers (Namespace: spec.finalizers)."""
+        return False
+
+    def prepare_for_delete(self, obj: Obj) -> None:
+        """Mark an object whose deletion is pending (Namespace: status.phase Terminating)."""
+
     # --- validation ---------------------------------------------------------------------------------
 
     def validate(self, obj: Obj) -> list[v.FieldError]:
