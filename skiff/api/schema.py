@@ -38,7 +38,7 @@ def _parse_type(text: str) -> TypeRef:
     m = re.fullmatch(r"(?:List|list)\[(.+)\]", text)
     if m:
         return TypeRef("list", item=_parse_type(m.group(1)))
-    m = re.fullmatch(r"(?:Dict|dict)\[\s*str\s*,\s*(.+)\]", text)
+    m = re.fullmatch(r"(?:Dict\[|dict\()\s*str\s*,\s*(.+)[\])]", text)
     if m:
         return TypeRef("map", item=_parse_type(m.group(1)))
     if text in _PRIMS:

@@ -21,7 +21,7 @@ from aiohttp import web
 from skiff.api import errors
 from skiff.api.meta import Obj
 from skiff.api.resources import ResourceInfo
-from skiff.apiserver import reviews
+from skiff.apiserver import reviews, subresources
 from skiff.apiserver.auth import AdminAuthorizer, Authenticator
 from skiff.apiserver.certs import Credentials, bootstrap
 from skiff.apiserver.http import APIServer, Served, model_of
@@ -65,6 +65,7 @@ class ControlPlane:
         for strategy in builtin_strategies():
             self._register(strategy)
         reviews.install(self.api)
+        subresources.install(self.api)
         self.openapi = OpenAPI([s.info for s in self.api.served.values() if not s.custom])
         self.api.openapi = self.openapi
 

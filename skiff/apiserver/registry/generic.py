@@ -395,6 +395,7 @@ class Registry:
         *,
         current: KV | None = None,
         precondition_rv: str = "",
+        bypass_status_split: bool = False,
     ) -> Obj:
         """Read-modify-write with the expected revision, retried on conflicts (upstream GuaranteedUpdate).
 
@@ -411,7 +412,7 @@ class Registry:
             if precondition_rv and old["metadata"]["resourceVersion"] != precondition_rv:
                 raise self._conflict(name)
             new = mutate(copy.deepcopy(old))
-            new = self._prepare_update(new, old, opts)
+            new = self._prepare_update(new, old, opts, bypass_status_split)
             if new is None:  # nothing changed: no write, same resourceVersion (as upstream)
                 return old
             if opts.dry_run:
@@ -441,7 +442,7 @@ class Registry:
             return new
         raise self._conflict(name)
 
-    def _prepare_update(self, new: Obj, old: Obj, opts: WriteOptions) -> Obj | None:
+    def _prepare_update(self, new: Obj, old: Obj, opts: WriteOptions, bypass_status_split: bool = False) -> Obj | None:
         """Apply metadata rules, the strategy and validation; None when the result equals `old`."""
         md = new.setdefault("metadata", {})
         omd = old["metadata"]
@@ -455,7 +456,10 @@ class Registry:
                 md.pop(k, None)
         md.pop("selfLink", None)
         md["resourceVersion"] = omd["resourceVersion"]
-        if opts.subresource == "status":
+        if bypass_status_split:
+            # Subresources with their own rules (pods/binding, namespaces/finalize) set exactly what they mean to.
+            errs = []
+        elif opts.subresource == "status":
             self.strategy.prepare_for_status_update(new, old)
             errs = self.strategy.validate_status_update(new, old)
         else:
