@@ -409,8 +409,7 @@ class APIServer:
                 raise errors.bad_request(f'dryRun: Unsupported value: "{d}": supported values: "All"')
         manager = request.query.get("fieldManager", "")
         if not manager:
-            agent = request.headers.get("User-Agent", "")
-            manager = agent.split("/")[0] if agent else "unknown"
+            manager = ssa.default_field_manager(request.headers.get("User-Agent", "")) or "unknown"
         if len(manager) > 128:
             raise errors.bad_request("fieldManager: Too long: must have at most 128 bytes")
         return WriteOptions(dry_run=bool(dry), field_manager=manager, subresource=subresource)
@@ -623,7 +622,8 @@ class APIServer:
             if live is None:
                 if target.subresource:
                     raise registry._not_found(target.name)
-                applied = ssa.server_side_apply(None, patch, opts.field_manager, force, served.model, rfc3339())
+                applied = ssa.server_side_apply(None, patch, opts.field_manager, force, served.model, rfc3339(),
+                                                ignore_fields=registry.ignored_fields(""))
                 applied.setdefault("metadata", {})["name"] = target.name
                 created = await registry.create(target.namespace, served.from_served(applied), opts)
                 return self._respond(request, target, created, 201, warnings)
@@ -643,7 +643,8 @@ class APIServer:
                     raise errors.bad_request("strategic merge patch must be a JSON object")
                 out = apply_strategic_merge_patch(cur, patch, served.model or "")
             else:
-                out = ssa.server_side_apply(cur, copy.deepcopy(patch), opts.field_manager, force, served.model, rfc3339())
+                out = ssa.server_side_apply(cur, copy.deepcopy(patch), opts.field_manager, force, served.model, rfc3339(),
+                                            ignore_fields=registry.ignored_fields(target.subresource))
             if not isinstance(out, dict):
                 raise errors.bad_request("the patch result is not an object")
             self._check_kind(target, out)

@@ -26,6 +26,7 @@ from skiff.api import errors
 from skiff.api import validation as v
 from skiff.api.meta import Obj, now, rfc3339
 from skiff.api.resources import ResourceInfo
+from skiff.api.schema import model_for
 from skiff.api.selectors import (
     FieldTerm,
     Matcher,
@@ -144,6 +145,18 @@ class Registry:
         except Exception:
             extra = set()
         self.selectable_fields = {"metadata.name", "metadata.namespace", *extra}
+        self.model = model_for(self.info.group, self.info.version, self.info.kind)
+
+    def ignored_fields(self, subresource: str) -> tuple[str, ...]:
+        """Fields a write cannot own: with a status subresource, status on the main resource and spec on /status
+        (upstream's per-strategy reset fields)."""
+        if not self.strategy.status_subresource:
+            return ()
+        return ("spec",) if subresource == "status" else ("status",)
+
+    def _track(self, old: Obj | None, new: Obj, opts: WriteOptions) -> None:
+        update_managed_fields(old, new, opts.field_manager or "unknown", "Update", rfc3339(), opts.subresource,
+                              model=self.model, ignore_fields=self.ignored_fields(opts.subresource))
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -347,7 +360,7 @@ class Registry:
             raise self._invalid(md.get("name") or md.get("generateName") or "", errs)
         await self._check_namespace(namespace, md["name"], creating=True)
         md.pop("managedFields", None)  # the server records ownership; what a client sends on create is not kept
-        update_managed_fields(None, obj, opts.field_manager or "unknown", "Update", rfc3339(), opts.subresource)
+        self._track(None, obj, opts)
         if opts.dry_run:
             if await self.store.get(self._key(namespace, md["name"])) is not None:
                 raise errors.already_exists(self.info.plural, self.info.group, md["name"])
@@ -484,7 +497,7 @@ class Registry:
         if unchanged and md.get("managedFields") == omd.get("managedFields"):
             return None
         if not unchanged:
-            update_managed_fields(old, new, opts.field_manager or "unknown", "Update", rfc3339(), opts.subresource)
+            self._track(old, new, opts)
         return new
 
     def _finalized(self, obj: Obj) -> bool:
