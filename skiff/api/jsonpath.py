@@ -119,6 +119,8 @@ class _Parser:
                 steps.append(Field(m.group(0)))
                 continue
             raise self.fail(f"unexpected {ch!r}")
+        if steps and isinstance(steps[-1], Recursive):
+            raise self.fail("'..' must be followed by a field or subscript")
         return tuple(steps)
 
     def parse_bracket(self) -> Step:

@@ -92,7 +92,7 @@ def forbidden(field: str, detail: str) -> FieldError:
 
 
 def too_long(field: str, max_len: int) -> FieldError:
-    return FieldError(TOO_LONG, field, f"must have at most {max_len} bytes")
+    return FieldError(TOO_LONG, field, f"may not be more than {max_len} bytes")
 
 
 def type_invalid(field: str, value: Any, detail: str) -> FieldError:

@@ -77,7 +77,14 @@ class ControlPlane:
         if info.storage_group is not None and info.storage_group != info.group:
             # A second API for another group's storage (events.k8s.io/v1 over core/v1 events).
             core = self.registries[(info.storage_group, info.plural)]
-            self.api.add(Served(info, core, events_conv.core_to_events_v1, events_conv.events_v1_to_core, model_of(info)))
+
+            def from_events_v1(obj: Obj) -> Obj:
+                errs = events_conv.validate_events_v1(obj)
+                if errs:
+                    raise errors.invalid(info.kind, info.group, (obj.get("metadata") or {}).get("name", ""), errs)
+                return events_conv.events_v1_to_core(obj)
+
+            self.api.add(Served(info, core, events_conv.core_to_events_v1, from_events_v1, model_of(info)))
             return
         registry = Registry(self.store, strategy, self._namespace)
         self.registries[(info.group, info.plural)] = registry

@@ -1,5 +1,6 @@
-"""Strategies of this API group; `STRATEGIES` lists one instance per served resource."""
+"""apiextensions.k8s.io/v1: CustomResourceDefinition. `STRATEGIES` lists one instance per resource."""
 
+from skiff.apiserver.registry.apiextensions.customresourcedefinitions import CustomResourceDefinitionStrategy
 from skiff.apiserver.registry.strategy import Strategy
 
-STRATEGIES: list[Strategy] = []
+STRATEGIES: list[Strategy] = [CustomResourceDefinitionStrategy()]

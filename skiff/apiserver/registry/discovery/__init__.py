@@ -1,5 +1,6 @@
-"""Strategies of this API group; `STRATEGIES` lists one instance per served resource."""
+"""discovery.k8s.io/v1: EndpointSlice. `STRATEGIES` lists one instance per served resource."""
 
+from skiff.apiserver.registry.discovery.endpointslices import EndpointSliceStrategy
 from skiff.apiserver.registry.strategy import Strategy
 
-STRATEGIES: list[Strategy] = []
+STRATEGIES: list[Strategy] = [EndpointSliceStrategy()]
