@@ -612,6 +612,7 @@ class APIServer:
         warnings: dict[str, str] = {}
         force = _bool(request.query.get("force"))
         if ctype == "application/apply-patch+yaml":
+            opts.applied = True
             if not isinstance(patch, dict):
                 raise errors.bad_request("apply patch must be an object")
             if not request.query.get("fieldManager"):

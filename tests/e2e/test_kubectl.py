@@ -117,7 +117,7 @@ def test_server_side_apply_and_conflict(kube: ServerProcess, tmp_path: Path) -> 
     cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: '1'\n"
     f = write(tmp_path, "cm.yaml", cm)
     assert "serverside-applied" in kube.kubectl("apply", "--server-side", "-f", f).stdout
-    obj = kube.kubectl_json("get", "cm", "ssa")
+    obj = kube.kubectl_json("get", "cm", "ssa", "--show-managed-fields")
     managers = {m["manager"]: m for m in obj["metadata"]["managedFields"]}
     assert managers["kubectl"]["operation"] == "Apply"
     assert "f:a" in managers["kubectl"]["fieldsV1"]["f:data"]
@@ -144,7 +144,7 @@ def test_create_label_annotate_scale_patch(kube: ServerProcess) -> None:
     assert "scaled" in kube.kubectl("scale", "deployment", "ops", "--replicas=3").stdout
     kube.kubectl("patch", "deployment", "ops", "-p", '{"spec":{"template":{"spec":{"containers":[{"name":"busybox","image":"busybox:2"}]}}}}')
     kube.kubectl("patch", "deployment", "ops", "--type=merge", "-p", '{"metadata":{"labels":{"merged":"yes"}}}')
-    kube.kubectl("patch", "deployment", "ops", "--type=json", "-p", '[{"op":"replace","path":"/spec/minReadySeconds","value":5}]')
+    kube.kubectl("patch", "deployment", "ops", "--type=json", "-p", '[{"op":"add","path":"/spec/minReadySeconds","value":5}]')
     d = kube.kubectl_json("get", "deployment", "ops")
     assert d["metadata"]["labels"]["tier"] == "backend"
     assert d["metadata"]["labels"]["merged"] == "yes"
@@ -193,7 +193,7 @@ def test_delete_waits_and_wait_for_delete(kube: ServerProcess, tmp_path: Path) -
     kube.kubectl("delete", "configmap", "wd")
     out, err = waiter.communicate(timeout=30)
     assert waiter.returncode == 0, err
-    assert "deleted" in out
+    assert "configmap/wd condition met" in out
 
 
 def test_explain_uses_openapi(kube: ServerProcess) -> None:
@@ -247,6 +247,6 @@ spec:
         time.sleep(0.5)
     assert res.returncode == 0, res.stderr
     out = kube.kubectl("get", "wg").stdout.splitlines()
-    assert out[0].split() == ["NAME", "SIZE", "AGE"]
+    assert out[0].split() == ["NAME", "SIZE"]  # declared columns replace the default Age
     assert out[1].split()[:2] == ["w1", "3"]
 

@@ -62,6 +62,8 @@ class WriteOptions:
     dry_run: bool = False
     field_manager: str = ""
     subresource: str = ""  # "" | "status" (scale is handled by the HTTP layer over update)
+    # Server-side apply computed managedFields already (operation Apply): keep them, record no Update entry.
+    applied: bool = False
 
 
 @dataclass
@@ -155,6 +157,8 @@ class Registry:
         return ("spec",) if subresource == "status" else ("status",)
 
     def _track(self, old: Obj | None, new: Obj, opts: WriteOptions) -> None:
+        if opts.applied:
+            return
         update_managed_fields(old, new, opts.field_manager or "unknown", "Update", rfc3339(), opts.subresource,
                               model=self.model, ignore_fields=self.ignored_fields(opts.subresource))
 
@@ -359,7 +363,8 @@ class Registry:
         if errs:
             raise self._invalid(md.get("name") or md.get("generateName") or "", errs)
         await self._check_namespace(namespace, md["name"], creating=True)
-        md.pop("managedFields", None)  # the server records ownership; what a client sends on create is not kept
+        if not opts.applied:
+            md.pop("managedFields", None)  # the server records ownership; what a client sends on create is not kept
         self._track(None, obj, opts)
         if opts.dry_run:
             if await self.store.get(self._key(namespace, md["name"])) is not None:
