@@ -42,6 +42,11 @@ def _row_object(obj: Obj, include: str) -> Obj | None:
 
 def row(strategy: Strategy, obj: Obj, include: str, at: dt.datetime) -> Obj:
     r: dict[str, Any] = {"cells": strategy.row(obj, at)}
+    conditions = getattr(strategy, "row_conditions", None)
+    if conditions is not None:
+        conds = conditions(obj)
+        if conds:
+            r["conditions"] = conds  # e.g. Completed for finished pods (upstream printPod)
     o = _row_object(obj, include)
     if o is not None:
         r["object"] = o

@@ -1,4 +1,4 @@
-"""ConfigMap: data/binaryData keys, the Data column, `immutable`."""
+"""ConfigMap: data/binaryData keys, the Data column (`printConfigMap`), `immutable`."""
 
 from __future__ import annotations
 
@@ -9,23 +9,40 @@ from typing import Any
 from skiff.api import validation as v
 from skiff.api.meta import Obj, age, name_of
 from skiff.api.resources import ResourceInfo
-from skiff.apiserver.registry.strategy import AGE_COLUMN, NAME_COLUMN, Column, Strategy
+from skiff.apiserver.registry.core.common import age_col, col, name_col
+from skiff.apiserver.registry.strategy import Column, Strategy
 
 _KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
+def config_key_problems(key: str) -> list[str]:
+    """`IsConfigMapKey`: at most 253 characters of `[-._a-zA-Z0-9]`, not `.`/`..`, no leading `..`."""
+    errs = []
+    if len(key) > 253:
+        errs.append("must be no more than 253 characters")
+    if not _KEY_RE.match(key):
+        errs.append(
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or "
+            "'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+        )
+    if key == ".":
+        errs.append("must not be '.'")
+    elif key == "..":
+        errs.append("must not be '..'")
+    elif key.startswith(".."):
+        errs.append("must not start with '..'")
+    return errs
+
+
 def validate_data_keys(field: str, data: Any) -> list[v.FieldError]:
-    """ConfigMap/Secret keys: `[-._a-zA-Z0-9]+`, at most 253 characters (upstream IsConfigMapKey)."""
+    """ConfigMap/Secret keys, each error at `<field>[<key>]` as upstream's `field.NewPath(...).Key(key)`."""
     if data is None:
         return []
     if not isinstance(data, dict):
         return [v.type_invalid(field, data, "must be a map of string keys to string values")]
-    errs = []
+    errs: list[v.FieldError] = []
     for k in data:
-        if len(k) > 253:
-            errs.append(v.invalid(field, k, "must be no more than 253 characters"))
-        if not _KEY_RE.match(k):
-            errs.append(v.invalid(field, k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"))
+        errs += v.check(f"{field}[{k}]", k, config_key_problems(k))
     return errs
 
 
@@ -34,7 +51,9 @@ class ConfigMapStrategy(Strategy):
     tracks_generation = False
 
     def validate(self, obj: Obj) -> list[v.FieldError]:
-        errs = validate_data_keys("data", obj.get("data")) + validate_data_keys("binaryData", obj.get("binaryData"))
+        errs = validate_data_keys("data", obj.get("data")) + validate_data_keys(
+            "binaryData", obj.get("binaryData")
+        )
         for k in set(obj.get("data") or {}) & set(obj.get("binaryData") or {}):
             errs.append(v.invalid("data", k, "duplicate of key present in binaryData"))
         return errs
@@ -49,7 +68,7 @@ class ConfigMapStrategy(Strategy):
         return errs
 
     def columns(self) -> list[Column]:
-        return [NAME_COLUMN, Column("Data", "integer", "", "Number of data entries"), AGE_COLUMN]
+        return [name_col(), col("Data", "V1ConfigMap", "data"), age_col()]
 
     def row(self, obj: Obj, now: dt.datetime) -> list[Any]:
         n = len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
