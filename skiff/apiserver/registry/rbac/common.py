@@ -66,11 +66,9 @@ def default_binding(obj: Obj) -> None:
     for subject in obj.get("subjects") or []:
         if not isinstance(subject, dict):
             continue
-        if subject.get("apiGroup") is None:
-            if subject.get("kind") == "ServiceAccount":
-                subject["apiGroup"] = ""
-            elif subject.get("kind") in ("User", "Group"):
-                subject["apiGroup"] = GROUP
+        # ServiceAccount subjects default to the core group "", which Go's omitempty never serializes.
+        if subject.get("apiGroup") is None and subject.get("kind") in ("User", "Group"):
+            subject["apiGroup"] = GROUP
 
 
 def validate_subject(field: str, subject: Obj, namespaced: bool) -> list[v.FieldError]:
