@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from skiff.api.validation import FieldError
+from skiff.api.validation import FieldError as FieldError  # re-exported: handlers build causes with it
 
 
 class ApiError(Exception):

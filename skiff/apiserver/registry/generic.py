@@ -16,7 +16,7 @@ import base64
 import copy
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,7 +141,7 @@ class Registry:
         self.strategy = strategy
         self.info: ResourceInfo = strategy.info
         self._namespace_lookup = namespace_lookup
-        probe = {"metadata": {}, "spec": {}, "status": {}}
+        probe: Obj = {"metadata": {}, "spec": {}, "status": {}}
         try:
             extra = set(strategy.fields(probe))
         except Exception:
@@ -429,10 +429,10 @@ class Registry:
             old = decode(current)
             if precondition_rv and old["metadata"]["resourceVersion"] != precondition_rv:
                 raise self._conflict(name)
-            new = mutate(copy.deepcopy(old))
-            new = self._prepare_update(new, old, opts, bypass_status_split)
-            if new is None:  # nothing changed: no write, same resourceVersion (as upstream)
+            prepared = self._prepare_update(mutate(copy.deepcopy(old)), old, opts, bypass_status_split)
+            if prepared is None:  # nothing changed: no write, same resourceVersion (as upstream)
                 return old
+            new = prepared
             if opts.dry_run:
                 return new
             if self._finalized(new):
@@ -536,9 +536,9 @@ class Registry:
                 if md.get("deletionTimestamp"):
                     # Already terminating: only a shorter grace period changes anything.
                     old_grace = md.get("deletionGracePeriodSeconds")
-                    if grace is None or old_grace is None or grace >= old_grace:
-                        if finalizers == list(md.get("finalizers") or []):
-                            return obj, False
+                    not_shorter = grace is None or old_grace is None or grace >= old_grace
+                    if not_shorter and finalizers == list(md.get("finalizers") or []):
+                        return obj, False
                 md["finalizers"] = finalizers or md.get("finalizers")
                 if not md.get("finalizers"):
                     md.pop("finalizers", None)
@@ -623,7 +623,7 @@ class Registry:
         return self._stream(prefix, from_rev, match, initial_items, bool(send_initial_events))
 
     async def _stream(
-        self, prefix: str, from_rev: int, match: Callable[[Obj], bool], initial: list[Obj], end_marker: bool
+        self, prefix: str, from_rev: int, match: Callable[[Obj], bool], initial: Sequence[Obj], end_marker: bool
     ) -> AsyncIterator[WatchEvent]:
         for obj in initial:
             yield WatchEvent("ADDED", obj)
