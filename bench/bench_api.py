@@ -12,7 +12,6 @@ import contextlib
 import json
 import shutil
 import ssl
-import statistics
 import sys
 import tempfile
 import time
@@ -23,11 +22,11 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from skiff.apiserver.certs import bootstrap  # noqa: E402
-from skiff.apiserver.registry.generic import ListOptions, WriteOptions  # noqa: E402
-from skiff.apiserver.server import ControlPlane  # noqa: E402
-from skiff.storage.sqlite import SQLiteStore  # noqa: E402
-from skiff.testing import ServerProcess, free_port  # noqa: E402
+from skiff.apiserver.certs import bootstrap
+from skiff.apiserver.registry.generic import ListOptions, WriteOptions
+from skiff.apiserver.server import ControlPlane
+from skiff.storage.sqlite import SQLiteStore
+from skiff.testing import ServerProcess, free_port
 
 MAX_OPS = 20000
 

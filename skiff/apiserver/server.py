@@ -31,6 +31,7 @@ from skiff.apiserver.registry.custom import CustomResourceStrategy
 from skiff.apiserver.registry.events import events as events_conv
 from skiff.apiserver.registry.generic import ListOptions, Registry, WriteOptions
 from skiff.apiserver.registry.strategy import Strategy
+from skiff.storage.compactor import run_compactor
 from skiff.storage.interface import Store
 from skiff.storage.sqlite import SQLiteStore
 
@@ -186,18 +187,11 @@ class ControlPlane:
         with contextlib.suppress(errors.ApiError):
             await crd_reg.guaranteed_update("", crd["metadata"]["name"], drop_finalizer, WriteOptions(field_manager="skiff-server"))
 
-    async def _compact_loop(self) -> None:
-        while True:
-            await asyncio.sleep(COMPACT_INTERVAL)
-            target = self.store.revision - COMPACT_RETAIN
-            if target > self.store.compact_revision:
-                try:
-                    await self.store.compact(target)
-                except Exception:
-                    log.exception("compaction failed")
-
     def start_background(self) -> None:
-        self._crd_tasks = [asyncio.create_task(self._crd_loop()), asyncio.create_task(self._compact_loop())]
+        self._crd_tasks = [
+            asyncio.create_task(self._crd_loop()),
+            asyncio.create_task(run_compactor(self.store, COMPACT_INTERVAL, COMPACT_RETAIN)),
+        ]
 
     async def stop_background(self) -> None:
         for t in self._crd_tasks:

@@ -45,6 +45,7 @@ from skiff.storage.interface import (
     KeyExists,
     KeyNotFound,
     RevisionMismatch,
+    StorageError,
     Store,
 )
 
@@ -295,6 +296,8 @@ class Registry:
                         last_key = kv.key
                         if opts.limit > 0 and len(items) >= opts.limit:
                             more = res.more or i + 1 < len(res.items)
+                            if i + 1 == len(res.items):
+                                remaining = res.remaining
                             break
                 else:
                     if res.more and res.items:
@@ -317,18 +320,10 @@ class Registry:
         meta: Obj = {"resourceVersion": str(revision)}
         if more:
             meta["continue"] = encode_continue(int(revision or 0), last_key)
-            if not opts.label_selector and not opts.field_selector:
-                remaining = await self._count_after(prefix, last_key, int(revision or 0))
-                if remaining is not None:
-                    meta["remainingItemCount"] = remaining
+            # Upstream reports remainingItemCount only for lists without selectors.
+            if not opts.label_selector and not opts.field_selector and remaining is not None:
+                meta["remainingItemCount"] = remaining
         return {"kind": f"{self.info.kind}List", "apiVersion": self.info.api_version, "metadata": meta, "items": items}
-
-    async def _count_after(self, prefix: str, last_key: str, revision: int) -> int | None:
-        try:
-            res = await self.store.list(prefix, revision, None, last_key)
-        except Exception:
-            return None
-        return len(res.items)
 
     # --- create --------------------------------------------------------------------------------------
 
@@ -637,6 +632,8 @@ class Registry:
                     yield out
         except Compacted as e:
             yield WatchEvent("ERROR", errors.expired(f"too old resource version: {e.requested} ({e.compact_revision})").status())
+        except StorageError as e:  # e.g. the watcher fell too far behind: the client re-lists, as after a 410
+            yield WatchEvent("ERROR", errors.expired(str(e)).status())
 
     def _translate(self, ev: Event, match: Callable[[Obj], bool]) -> WatchEvent | None:
         """One store event → one API watch event, honouring selectors as upstream's watch filter does:

@@ -1,5 +1,6 @@
-"""Strategies of this API group; `STRATEGIES` lists one instance per served resource."""
+"""policy/v1 kinds. `STRATEGIES` lists one strategy instance per served resource."""
 
+from skiff.apiserver.registry.policy.poddisruptionbudgets import PodDisruptionBudgetStrategy
 from skiff.apiserver.registry.strategy import Strategy
 
-STRATEGIES: list[Strategy] = []
+STRATEGIES: list[Strategy] = [PodDisruptionBudgetStrategy()]
