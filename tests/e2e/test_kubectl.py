@@ -250,3 +250,46 @@ spec:
     assert out[0].split() == ["NAME", "SIZE"]  # declared columns replace the default Age
     assert out[1].split()[:2] == ["w1", "3"]
 
+
+
+def test_auth_whoami_and_can_i(kube: ServerProcess) -> None:
+    out = kube.kubectl("auth", "whoami").stdout
+    assert "admin" in out and "system:masters" in out
+    assert kube.kubectl("auth", "can-i", "create", "pods").stdout.strip() == "yes"
+    listed = kube.kubectl("auth", "can-i", "--list").stdout
+    assert "*.*" in listed
+
+
+def test_generators_send_protobuf_and_are_stored(kube: ServerProcess) -> None:
+    kube.kubectl("create", "namespace", "gen")
+    kube.kubectl("-n", "gen", "create", "secret", "generic", "s", "--from-literal=k=v")
+    kube.kubectl("-n", "gen", "create", "service", "clusterip", "svc", "--tcp=80:8080")
+    kube.kubectl("-n", "gen", "create", "job", "j", "--image=busybox")
+    kube.kubectl("-n", "gen", "create", "cronjob", "cj", "--image=busybox", "--schedule=*/5 * * * *")
+    kube.kubectl("-n", "gen", "create", "role", "r", "--verb=get", "--resource=pods")
+    kube.kubectl("-n", "gen", "create", "rolebinding", "rb", "--role=r", "--user=u")
+    assert kube.kubectl_json("-n", "gen", "get", "secret", "s")["data"] == {"k": "dg=="}
+    svc = kube.kubectl_json("-n", "gen", "get", "service", "svc")
+    assert svc["spec"]["ports"][0]["targetPort"] == 8080
+    job = kube.kubectl_json("-n", "gen", "get", "job", "j")
+    assert job["spec"]["template"]["metadata"]["labels"]["job-name"] == "j"
+    header = kube.kubectl("-n", "gen", "get", "cronjobs").stdout.splitlines()[0].split()
+    assert header[:3] == ["NAME", "SCHEDULE", "TIMEZONE"]
+
+
+def test_server_dry_run_stores_nothing(kube: ServerProcess, tmp_path: Path) -> None:
+    f = write(tmp_path, "d.yaml", DEPLOY.replace("name: web\n", "name: dry\n", 1))
+    assert "(server dry run)" in kube.kubectl("apply", "--dry-run=server", "-f", f).stdout
+    assert kube.kubectl("get", "deploy", "dry", check=False).returncode != 0
+
+
+def test_multi_document_apply_and_describe(kube: ServerProcess, tmp_path: Path) -> None:
+    docs = DEPLOY.replace("name: web\n", "name: multi\n", 1) + "---\n" + (
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: multi\nspec:\n  selector: {app: web}\n"
+        "  ports:\n  - port: 80\n    targetPort: 80\n")
+    out = kube.kubectl("apply", "-f", write(tmp_path, "m.yaml", docs)).stdout
+    assert "deployment.apps/multi created" in out and "service/multi created" in out
+    desc = kube.kubectl("describe", "deployment", "multi").stdout
+    assert "Replicas:" in desc and "nginx:1.25" in desc
+    header = kube.kubectl("get", "svc", "multi").stdout.splitlines()[0].split()
+    assert header == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]

@@ -487,7 +487,9 @@ class Registry:
             raise self._invalid(omd.get("name", ""), errs)
         if self.strategy.tracks_generation:
             gen = int(omd.get("generation") or 1)
-            md["generation"] = gen + 1 if _spec_view(new) != _spec_view(old) else gen
+            changed = _spec_view(new) != _spec_view(old) or (
+                self.strategy.annotations_bump_generation and md.get("annotations") != omd.get("annotations"))
+            md["generation"] = gen + 1 if changed else gen
         else:
             md.pop("generation", None)
         unchanged = {**new, "metadata": {k: val for k, val in md.items() if k != "managedFields"}} == {

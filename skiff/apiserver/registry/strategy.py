@@ -63,6 +63,8 @@ class Strategy:
     allow_create_on_update: bool = False
     # True when metadata.generation tracks spec changes (kinds with a spec).
     tracks_generation: bool = True
+    # Deployments also bump generation on annotation changes (upstream deploymentStrategy.PrepareForUpdate).
+    annotations_bump_generation: bool = False
 
     # --- lifecycle hooks (mutate `obj`/`new` in place) -------------------------------------------
 

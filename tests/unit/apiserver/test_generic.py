@@ -214,3 +214,20 @@ async def test_send_initial_events_ends_with_bookmark(regs: dict[str, Registry])
             break
     assert [e.type for e in got] == ["ADDED", "BOOKMARK"]
     assert got[-1].object["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
+async def test_deployment_annotation_change_bumps_generation(store: SQLiteStore, regs: dict[str, Registry]) -> None:
+    from skiff.apiserver.registry.apps.deployments import DeploymentStrategy
+
+    reg = Registry(store, DeploymentStrategy(), regs["cm"]._namespace_lookup)
+    d = await reg.create("default", {
+        "metadata": {"name": "d"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}},
+                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+    }, W)
+    d["metadata"]["annotations"] = {"note": "x"}
+    d2, _ = await reg.update("default", "d", d, W)
+    assert d2["metadata"]["generation"] == 2
+    cm_ = await regs["cm"].create("default", cm("g"), W)
+    cm_["metadata"]["annotations"] = {"note": "x"}
+    assert "generation" not in (await regs["cm"].update("default", "g", cm_, W))[0]["metadata"]

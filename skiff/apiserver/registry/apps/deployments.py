@@ -83,6 +83,8 @@ class DeploymentStrategy(ReplicatedStrategy):
         ),
     )
 
+    annotations_bump_generation = True
+
     def defaults(self, obj: Obj) -> None:
         """SetDefaults_Deployment: replicas 1, RollingUpdate 25%/25%, revisionHistoryLimit 10,
         progressDeadlineSeconds 600; the pod template via SetDefaults_PodSpec."""
