@@ -7,6 +7,7 @@ map keys (`protocol: TCP`) that structured-merge-diff takes from the OpenAPI sch
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -92,8 +93,9 @@ def root(model: str | None) -> TypeRef | None:
     return TypeRef("model", model) if model else None
 
 
+@functools.lru_cache(maxsize=65536)  # bounded: schemaless (custom resource) field names come from user data
 def field_slot(parent: TypeRef | None, name: str) -> Slot:
-    """The slot of field `name` inside a value of type `parent` (None: schemaless)."""
+    """The slot of field `name` inside a value of type `parent` (None: schemaless). Cached: types are fixed."""
     if parent is None:
         return Slot(None)
     if parent.kind == "map":

@@ -178,18 +178,19 @@ def _store_entries(obj: dict[str, Any], entries: list[_Entry]) -> None:
 
 
 def _without_managed_fields(obj: dict[str, Any] | None) -> dict[str, Any]:
+    """A read-only view without managedFields (shallow: the comparison never mutates its inputs)."""
     if obj is None:
         return {}
-    out = copy.deepcopy(obj)
-    meta = out.get("metadata")
-    if isinstance(meta, dict):
-        meta.pop("managedFields", None)
-    return out
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        return {**obj, "metadata": {k: val for k, val in meta.items() if k != "managedFields"}}
+    return obj
 
 
 def _filter(paths: Iterable[Path], ignore_fields: Collection[str]) -> FieldSet:
-    prefixes = _STRIP_PREFIX + tuple(tuple("f:" + p for p in f.split(".")) for f in ignore_fields)
-    return {p for p in paths if p not in _STRIP_EXACT and not any(p[: len(pre)] == pre for pre in prefixes)}
+    prefixes = set(_STRIP_PREFIX) | {tuple("f:" + p for p in f.split(".")) for f in ignore_fields}
+    lengths = sorted({len(pre) for pre in prefixes})
+    return {p for p in paths if p not in _STRIP_EXACT and not any(p[:n] in prefixes for n in lengths)}
 
 
 # --- merge and prune ---------------------------------------------------------------------------------

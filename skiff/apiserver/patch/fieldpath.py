@@ -130,6 +130,8 @@ def _cmp_map(
 
 
 def _cmp(old: Any, new: Any, slot: Slot, path: Path, c: Comparison) -> None:
+    if old is not _MISSING and old == new:  # equal subtrees hold no change: skip the walk (C-speed equality)
+        return
     sample = new if new is not _MISSING else old
     same_shape = old is _MISSING or new is _MISSING or type(old) is type(new)
     if same_shape and isinstance(sample, dict) and not is_atomic_map(slot.ref):
