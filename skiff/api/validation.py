@@ -21,11 +21,12 @@ DUPLICATE = "FieldValueDuplicate"
 FORBIDDEN = "FieldValueForbidden"
 TOO_LONG = "FieldValueTooLong"
 TYPE_INVALID = "FieldValueTypeInvalid"
+NOT_FOUND = "FieldValueNotFound"
 
 _MISSING = object()
 
 
-def _render(value: Any) -> str:
+def render_value(value: Any) -> str:
     """Go's `%#v`-ish rendering used in messages: strings quoted, others as JSON."""
     if isinstance(value, str):
         return orjson.dumps(value).decode()
@@ -54,13 +55,15 @@ class FieldError:
         elif self.type == TOO_LONG:
             head = "Too long"
         elif self.type == NOT_SUPPORTED:
-            head = f"Unsupported value: {_render(self.value)}"
+            head = f"Unsupported value: {render_value(self.value)}"
         elif self.type == DUPLICATE:
-            head = f"Duplicate value: {_render(self.value)}"
+            head = f"Duplicate value: {render_value(self.value)}"
+        elif self.type == NOT_FOUND:
+            head = f"Not found: {render_value(self.value)}"
         elif self.type == TYPE_INVALID:
-            head = f"Invalid value: {_render(self.value)}"
+            head = f"Invalid value: {render_value(self.value)}"
         else:
-            head = "Invalid value" if self.value is _MISSING else f"Invalid value: {_render(self.value)}"
+            head = "Invalid value" if self.value is _MISSING else f"Invalid value: {render_value(self.value)}"
         return f"{head}: {self.detail}" if self.detail else head
 
     def text(self) -> str:
@@ -85,6 +88,10 @@ def not_supported(field: str, value: Any, supported: Iterable[str]) -> FieldErro
 
 def duplicate(field: str, value: Any) -> FieldError:
     return FieldError(DUPLICATE, field, "", value)
+
+
+def not_found(field: str, value: Any) -> FieldError:
+    return FieldError(NOT_FOUND, field, "", value)
 
 
 def forbidden(field: str, detail: str) -> FieldError:
@@ -320,3 +327,32 @@ def one_of(field: str, value: Any, supported: Iterable[str]) -> list[FieldError]
     if value is None or value in supported:
         return []
     return [not_supported(field, value, supported)]
+
+
+def label_selector(field: str, sel: Any) -> list[FieldError]:
+    """`metav1 ValidateLabelSelector`: matchLabels as labels; matchExpressions keys, operators and values."""
+    if sel is None:
+        return []
+    if not isinstance(sel, Mapping):
+        return [type_invalid(field, sel, "must be a label selector object")]
+    errs = labels(f"{field}.matchLabels", sel.get("matchLabels"))
+    for i, expr in enumerate(sel.get("matchExpressions") or []):
+        p = f"{field}.matchExpressions[{i}]"
+        if not isinstance(expr, Mapping):
+            errs.append(type_invalid(p, expr, "must be a label selector requirement"))
+            continue
+        op, values = expr.get("operator"), expr.get("values") or []
+        if op in ("In", "NotIn"):
+            if not values:
+                errs.append(required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+        elif op in ("Exists", "DoesNotExist"):
+            if values:
+                errs.append(forbidden(f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+        else:
+            errs.append(invalid(f"{p}.operator", op, "not a valid selector operator"))
+        key = expr.get("key") or ""
+        errs += check(f"{p}.key", key, qualified_name(key))
+        for j, val in enumerate(values):
+            if isinstance(val, str):
+                errs += check(f"{p}.values[{j}]", val, label_value(val))
+    return errs

@@ -101,37 +101,7 @@ def doc(model: str, field: str) -> str:
 # --- label selectors ---------------------------------------------------------------------------------
 
 
-def validate_label_selector(field: str, sel: Any) -> list[v.FieldError]:
-    """`ValidateLabelSelector` (strict: label values in selectors must be valid)."""
-    if sel is None:
-        return []
-    if not isinstance(sel, dict):
-        return [v.type_invalid(field, sel, "must be a label selector object")]
-    errs = v.labels(f"{field}.matchLabels", sel.get("matchLabels"))
-    for i, expr in enumerate(sel.get("matchExpressions") or []):
-        p = f"{field}.matchExpressions[{i}]"
-        if not isinstance(expr, dict):
-            errs.append(v.type_invalid(p, expr, "must be a label selector requirement"))
-            continue
-        op, values = expr.get("operator"), expr.get("values") or []
-        if op in ("In", "NotIn"):
-            if not values:
-                errs.append(v.required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
-        elif op in ("Exists", "DoesNotExist"):
-            if values:
-                errs.append(
-                    v.forbidden(
-                        f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
-                    )
-                )
-        else:
-            errs.append(v.invalid(f"{p}.operator", op, "not a valid selector operator"))
-        key = expr.get("key") or ""
-        errs += v.check(f"{p}.key", key, v.qualified_name(key))
-        for j, val in enumerate(values):
-            if isinstance(val, str):
-                errs += v.check(f"{p}.values[{j}]", val, v.label_value(val))
-    return errs
+validate_label_selector = v.label_selector  # one implementation, in skiff.api.validation
 
 
 def selector_is_empty(sel: Any) -> bool:

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from skiff.api import validation as v
 from skiff.api.meta import human_duration, parse_time
@@ -19,32 +16,9 @@ from skiff.api.quantity import QuantityError, parse_quantity
 from skiff.api.schema import model_fields
 from skiff.apiserver.registry.strategy import Column
 
-NOT_FOUND = "FieldValueNotFound"
-
-
-@dataclass(frozen=True)
-class NotFoundError(v.FieldError):
-    """`field.NotFound`: `Not found: "x"` (not offered by skiff.api.validation)."""
-
-    def body(self) -> str:
-        head = f"Not found: {render(self.value)}"
-        return f"{head}: {self.detail}" if self.detail else head
-
-
-def not_found(field: str, value: Any) -> v.FieldError:
-    return NotFoundError(NOT_FOUND, field, "", value)
-
-
-def render(value: Any) -> str:
-    if isinstance(value, str):
-        return orjson.dumps(value).decode()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int | float):
-        return str(value)
-    return orjson.dumps(value, default=str).decode()
+NOT_FOUND = v.NOT_FOUND
+not_found = v.not_found
+render = v.render_value
 
 
 def doc(model: str, field: str) -> str:
@@ -158,31 +132,7 @@ def validate_immutable(field: str, new: Any, old: Any) -> list[v.FieldError]:
     return [] if new == old else [v.invalid(field, new, "field is immutable")]
 
 
-def validate_label_selector(path: str, sel: Any) -> list[v.FieldError]:
-    """`ValidateLabelSelector`: matchLabels as labels, matchExpressions operator/values rules."""
-    if sel is None:
-        return []
-    if not isinstance(sel, dict):
-        return [v.type_invalid(path, sel, "must be an object")]
-    errs = v.labels(f"{path}.matchLabels", sel.get("matchLabels"))
-    for i, expr in enumerate(sel.get("matchExpressions") or []):
-        p = f"{path}.matchExpressions[{i}]"
-        op, values = expr.get("operator"), expr.get("values") or []
-        if op in ("In", "NotIn"):
-            if not values:
-                errs.append(v.required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
-        elif op in ("Exists", "DoesNotExist"):
-            if values:
-                errs.append(
-                    v.forbidden(
-                        f"{p}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
-                    )
-                )
-        else:
-            errs.append(v.invalid(f"{p}.operator", op, "not a valid selector operator"))
-        key = expr.get("key") or ""
-        errs += v.check(f"{p}.key", key, v.qualified_name(key))
-    return errs
+validate_label_selector = v.label_selector  # one implementation, in skiff.api.validation
 
 
 def int_field(obj: Any, key: str, default: int = 0) -> int:

@@ -21,32 +21,7 @@ _POLICY_TYPES = ("Ingress", "Egress")
 _CIDR_MSG = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"
 
 
-def validate_label_selector(field: str, sel: Any) -> list[v.FieldError]:
-    """metav1 ValidateLabelSelector: matchLabels as labels, matchExpressions operator/values rules."""
-    if sel is None:
-        return []
-    if not isinstance(sel, dict):
-        return [v.type_invalid(field, sel, "must be a label selector object")]
-    errs = v.labels(f"{field}.matchLabels", sel.get("matchLabels"))
-    for i, expr in enumerate(sel.get("matchExpressions") or []):
-        f = f"{field}.matchExpressions[{i}]"
-        op = expr.get("operator")
-        values = expr.get("values") or []
-        if op in ("In", "NotIn"):
-            if not values:
-                errs.append(v.required(f"{f}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
-        elif op in ("Exists", "DoesNotExist"):
-            if values:
-                errs.append(
-                    v.forbidden(
-                        f"{f}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
-                    )
-                )
-        else:
-            errs.append(v.invalid(f"{f}.operator", op, "not a valid selector operator"))
-        key = expr.get("key") or ""
-        errs += v.check(f"{f}.key", key, v.qualified_name(key))
-    return errs
+validate_label_selector = v.label_selector  # one implementation, in skiff.api.validation
 
 
 def format_label_selector(sel: Any) -> str:
