@@ -15,7 +15,7 @@ for _ in $(seq 1 100); do
 done
 export KUBECONFIG="$DATA/kubeconfig.yaml"
 kubectl apply -f examples/demo.yaml
-kubectl get all
+kubectl get all -n demo
 echo
 echo "skiff is running. In another shell: export KUBECONFIG=$KUBECONFIG; kubectl get all -A"
 wait $pid
