@@ -35,6 +35,7 @@ class ServerProcess:
     port: int
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
+    extra_args: tuple[str, ...] = ()  # e.g. ("--sim-nodes", "3")
 
     @property
     def url(self) -> str:
@@ -57,7 +58,7 @@ class ServerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "skiff.cli.main", "server", "--data-dir", str(self.data_dir),
-             "--port", str(self.port), "--bind", "127.0.0.1", "--no-agent"],
+             "--port", str(self.port), "--bind", "127.0.0.1", "--no-agent", *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
@@ -140,10 +141,10 @@ def have_kubectl() -> bool:
     return shutil.which("kubectl") is not None
 
 
-def start_server(tmp: Path, port: int | None = None) -> ServerProcess:
+def start_server(tmp: Path, port: int | None = None, extra_args: Sequence[str] = ()) -> ServerProcess:
     data = tmp / "data"
     (tmp / "home").mkdir(exist_ok=True)
-    return ServerProcess(data, port or free_port()).start()
+    return ServerProcess(data, port or free_port(), extra_args=tuple(extra_args)).start()
 
 
 def yaml_docs(*docs: dict[str, Any]) -> str:

@@ -38,9 +38,10 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         }
+        if self.reason:  # upstream leaves reason out of a bare Status (e.g. eviction with several PDBs)
+            body["reason"] = self.reason
         if self.details is not None:
             body["details"] = self.details
         return body

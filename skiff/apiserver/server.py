@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ class ControlPlane:
         self.creds = creds
         self.api = APIServer(Authenticator(creds), AdminAuthorizer())
         self.registries: dict[tuple[str, str], Registry] = {}  # (group, plural) of the storage version
-        self._crd_tasks: list[asyncio.Task[Any]] = []
+        self._tasks: list[asyncio.Task[Any]] = []
         self._custom: set[tuple[str, str, str]] = set()
         for strategy in builtin_strategies():
             self._register(strategy)
@@ -188,15 +188,19 @@ class ControlPlane:
             await crd_reg.guaranteed_update("", crd["metadata"]["name"], drop_finalizer, WriteOptions(field_manager="skiff-server"))
 
     def start_background(self) -> None:
-        self._crd_tasks = [
+        self._tasks += [
             asyncio.create_task(self._crd_loop()),
             asyncio.create_task(run_compactor(self.store, COMPACT_INTERVAL, COMPACT_RETAIN)),
         ]
 
+    def start_task(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a component (controllers, scheduler, simulated nodes) until shutdown; stopped before the store."""
+        self._tasks.append(asyncio.create_task(coro))
+
     async def stop_background(self) -> None:
-        for t in self._crd_tasks:
+        for t in self._tasks:
             t.cancel()
-        for t in self._crd_tasks:
+        for t in self._tasks:
             with contextlib.suppress(BaseException):
                 await t
 

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from skiff.api import errors
+from skiff.api.disruption import plan_eviction
 from skiff.api.meta import Obj, rfc3339
 from skiff.apiserver.auth import UserInfo
-from skiff.apiserver.registry.generic import DeleteOptions
+from skiff.apiserver.registry.generic import DeleteOptions, ListOptions, WriteOptions
 
 if TYPE_CHECKING:
     from skiff.apiserver.http import APIServer, Target
@@ -59,15 +60,38 @@ def install(api: APIServer) -> None:
         return json_response(_success(), 201)
 
     async def eviction(request: web.Request, user: UserInfo, target: Target | None) -> web.StreamResponse:
+        """policy/v1 Eviction: delete the pod unless a PodDisruptionBudget forbids it (429)."""
         assert target is not None
         if request.method != "POST":
             raise errors.method_not_allowed()
         body = await api._body(request) or {}
         opts = body.get("deleteOptions") or {}
-        reg = target.served.registry
-        await reg.delete(target.namespace, target.name, DeleteOptions(
-            dry_run=bool(opts.get("dryRun")), grace_period_seconds=opts.get("gracePeriodSeconds"),
-            preconditions=opts.get("preconditions") or {}, propagation_policy=opts.get("propagationPolicy")))
+        dry_run = bool(opts.get("dryRun"))
+        pods = target.served.registry
+        pdbs = api.served[("policy", "v1", "poddisruptionbudgets")].registry
+        for _ in range(5):  # RetryOnConflict around the budget write, as upstream
+            pod = await pods.get(target.namespace, target.name)
+            in_ns = await pdbs.list(target.namespace, ListOptions())
+            decision = plan_eviction(pod, in_ns["items"], dry_run=dry_run)
+            if decision.error is not None:
+                raise decision.error
+            if decision.pdb_update is not None and not dry_run:
+                try:
+                    await pdbs.update(target.namespace, decision.pdb_update["metadata"]["name"], decision.pdb_update,
+                                      WriteOptions(field_manager="skiff-eviction", subresource="status"))
+                except errors.ApiError as e:
+                    if e.code == 409:
+                        continue
+                    raise
+            break
+        else:
+            raise errors.too_many_requests("Cannot evict pod as it would violate the pod's disruption budget.", 10)
+        preconditions = dict(opts.get("preconditions") or {})
+        if decision.enforce_resource_version and not preconditions.get("resourceVersion"):
+            preconditions["resourceVersion"] = pod["metadata"]["resourceVersion"]
+        await pods.delete(target.namespace, target.name, DeleteOptions(
+            dry_run=dry_run, grace_period_seconds=opts.get("gracePeriodSeconds"),
+            preconditions=preconditions, propagation_policy=opts.get("propagationPolicy")))
         return json_response(_success(), 201)
 
     async def finalize(request: web.Request, user: UserInfo, target: Target | None) -> web.StreamResponse:

@@ -10,11 +10,20 @@ from pathlib import Path
 
 
 def _server(args: argparse.Namespace) -> int:
-    from skiff.apiserver.server import ServerConfig, serve
+    from skiff.cli.components import run_server
 
-    config = ServerConfig(data_dir=Path(args.data_dir), port=args.port, bind=args.bind)
     try:
-        asyncio.run(serve(config))
+        asyncio.run(run_server(Path(args.data_dir), args.port, args.bind, sim_nodes=args.sim_nodes))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _sim_nodes(args: argparse.Namespace) -> int:
+    from skiff.agent.sim_cli import run_sim_nodes
+
+    try:
+        asyncio.run(run_sim_nodes(args.kubeconfig, args.count))
     except KeyboardInterrupt:
         pass
     return 0
@@ -30,7 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bind", default="127.0.0.1", help="listen address (default: %(default)s)")
     s.add_argument("--no-agent", action="store_true",
                    help="do not run containers on this machine (the node agent is not part of this release yet)")
+    s.add_argument("--sim-nodes", type=int, default=0, metavar="N",
+                   help="also run N simulated nodes in this process (like KWOK; no containers)")
     s.set_defaults(func=_server)
+    sim = sub.add_parser("sim-nodes", help="run simulated nodes against a server, over HTTPS")
+    sim.add_argument("--kubeconfig", required=True, help="kubeconfig of the cluster to join")
+    sim.add_argument("--count", type=int, default=3, help="how many nodes (default: %(default)s)")
+    sim.set_defaults(func=_sim_nodes)
     return p
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime as dt
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -459,6 +460,8 @@ class Registry:
         """Apply metadata rules, the strategy and validation; None when the result equals `old`."""
         md = new.setdefault("metadata", {})
         omd = old["metadata"]
+        if md.get("uid") and md["uid"] != omd.get("uid"):
+            raise self._conflict(omd.get("name", ""), f"Precondition failed: UID in precondition: {md['uid']}, UID in object meta: {omd.get('uid')}")
         new["kind"] = self.info.kind
         new["apiVersion"] = self.info.api_version
         # Fields clients cannot change through an update.
@@ -504,7 +507,9 @@ class Registry:
 
     def _finalized(self, obj: Obj) -> bool:
         md = obj.get("metadata") or {}
-        return bool(md.get("deletionTimestamp")) and not md.get("finalizers") and not self.strategy.blocks_deletion(obj)
+        # A pod still in its grace period waits for its kubelet's delete with grace 0, whatever is updated.
+        return (bool(md.get("deletionTimestamp")) and not md.get("deletionGracePeriodSeconds")
+                and not md.get("finalizers") and not self.strategy.blocks_deletion(obj))
 
     # --- delete --------------------------------------------------------------------------------------
 
@@ -539,7 +544,8 @@ class Registry:
                 md["finalizers"] = finalizers or md.get("finalizers")
                 if not md.get("finalizers"):
                     md.pop("finalizers", None)
-                md["deletionTimestamp"] = md.get("deletionTimestamp") or rfc3339()
+                # Upstream: the time by which the object should be gone (now + grace period).
+                md["deletionTimestamp"] = md.get("deletionTimestamp") or rfc3339(now() + dt.timedelta(seconds=grace or 0))
                 md["deletionGracePeriodSeconds"] = grace or 0
                 self.strategy.prepare_for_delete(obj)
                 if opts.dry_run:

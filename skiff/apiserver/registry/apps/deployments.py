@@ -85,6 +85,17 @@ class DeploymentStrategy(ReplicatedStrategy):
 
     annotations_bump_generation = True
 
+    def prepare_for_status_update(self, new: Obj, old: Obj) -> None:
+        """deploymentStatusStrategy: spec and labels stay; annotations may change (the controller writes the
+        revision annotation through /status so that generation does not move)."""
+        annotations = (new.get("metadata") or {}).get("annotations")
+        super().prepare_for_status_update(new, old)
+        new["metadata"] = {**new["metadata"]}
+        if annotations is None:
+            new["metadata"].pop("annotations", None)
+        else:
+            new["metadata"]["annotations"] = annotations
+
     def defaults(self, obj: Obj) -> None:
         """SetDefaults_Deployment: replicas 1, RollingUpdate 25%/25%, revisionHistoryLimit 10,
         progressDeadlineSeconds 600; the pod template via SetDefaults_PodSpec."""

@@ -92,6 +92,42 @@ def qos_class(spec: dict[str, Any]) -> str:
     return "Burstable"
 
 
+# DefaultTolerationSeconds admission (`plugin/pkg/admission/defaulttolerationseconds`): how long a pod
+# stays bound to a node that became not ready or unreachable before the taint manager evicts it.
+DEFAULT_TOLERATION_SECONDS = 300
+DEFAULT_TOLERATION_KEYS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def add_default_tolerations(spec: dict[str, Any]) -> None:
+    """Append `{key, operator: Exists, effect: NoExecute, tolerationSeconds: 300}` for the not-ready and
+    unreachable taints unless an existing toleration already covers that key (same or empty key) with
+    effect NoExecute or any effect, as the upstream admission plugin does. Mutates `spec`; idempotent."""
+    tolerations = spec.get("tolerations")
+    if tolerations is None:
+        tolerations = []
+    if not isinstance(tolerations, list):
+        return
+    added = []
+    for key in DEFAULT_TOLERATION_KEYS:
+        covered = any(
+            isinstance(t, dict)
+            and (t.get("key") or "") in (key, "")
+            and (t.get("effect") or "") in ("NoExecute", "")
+            for t in tolerations
+        )
+        if not covered:
+            added.append(
+                {
+                    "key": key,
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+                }
+            )
+    if added:
+        spec["tolerations"] = tolerations + added
+
+
 def _ts(value: Any) -> dt.datetime | None:
     return parse_time(value) if isinstance(value, str) else None
 
@@ -239,6 +275,7 @@ class PodStrategy(Strategy):
             if "priority" not in spec:
                 spec["priority"] = SYSTEM_PRIORITIES.get(pc or "", 0)
             spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+            add_default_tolerations(spec)
 
     def initial_status(self, obj: Obj) -> None:
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
