@@ -11,10 +11,10 @@ from skiff.client.https import HTTPSClient
 log = logging.getLogger("skiff.agent.simulated")
 
 
-async def run_sim_nodes(kubeconfig: str, count: int) -> None:
+async def run_sim_nodes(kubeconfig: str, count: int, prefix: str = "sim-node-") -> None:
     """Register `count` simulated nodes with the cluster of `kubeconfig` and serve them until cancelled."""
     client = HTTPSClient.from_kubeconfig(kubeconfig)
-    sim = SimulatedNodes(client, count)
+    sim = SimulatedNodes(client, count, prefix=prefix)
 
     async def announce() -> None:
         await sim.ready.wait()

@@ -23,7 +23,7 @@ def _sim_nodes(args: argparse.Namespace) -> int:
     from skiff.agent.sim_cli import run_sim_nodes
 
     try:
-        asyncio.run(run_sim_nodes(args.kubeconfig, args.count))
+        asyncio.run(run_sim_nodes(args.kubeconfig, args.count, args.prefix))
     except KeyboardInterrupt:
         pass
     return 0
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim-nodes", help="run simulated nodes against a server, over HTTPS")
     sim.add_argument("--kubeconfig", required=True, help="kubeconfig of the cluster to join")
     sim.add_argument("--count", type=int, default=3, help="how many nodes (default: %(default)s)")
+    sim.add_argument("--prefix", default="sim-node-", help="node name prefix (default: %(default)s)")
     sim.set_defaults(func=_sim_nodes)
     return p
 

@@ -102,3 +102,123 @@ def test_namespace_deletion_removes_everything(cluster: ServerProcess) -> None:
     cluster.kubectl("-n", "doomed", "create", "deployment", "d", "--image=busybox")
     cluster.kubectl("delete", "namespace", "doomed", "--timeout=90s")
     assert cluster.kubectl("get", "namespace", "doomed", check=False).returncode != 0
+
+
+def apply(srv: ServerProcess, tmp: Path, name: str, text: str) -> None:
+    path = tmp / name
+    path.write_text(text)
+    srv.kubectl("apply", "-f", str(path))
+
+
+def test_statefulset_comes_up_in_order_with_claims(cluster: ServerProcess, tmp_path: Path) -> None:
+    apply(cluster, tmp_path, "sts.yaml", """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 3
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: busybox, volumeMounts: [{name: data, mountPath: /data}]}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+""")
+    cluster.kubectl("rollout", "status", "statefulset/db", "--timeout=90s")
+    ps = sorted(pods(cluster, "app=db"), key=lambda p: p["metadata"]["name"])
+    assert [p["metadata"]["name"] for p in ps] == ["db-0", "db-1", "db-2"]
+    started = [p["status"]["startTime"] for p in ps]
+    assert started == sorted(started)  # OrderedReady: each after the previous was Ready
+    claims = json.loads(cluster.kubectl("get", "pvc", "-o", "json").stdout)["items"]
+    assert {c["metadata"]["name"] for c in claims} >= {"data-db-0", "data-db-1", "data-db-2"}
+
+
+def test_daemonset_skips_tainted_node(cluster: ServerProcess, tmp_path: Path) -> None:
+    cluster.kubectl("taint", "node", "sim-node-2", "dedicated=db:NoSchedule")
+    try:
+        apply(cluster, tmp_path, "ds.yaml", """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: a, image: busybox}]}
+""")
+        cluster.kubectl("rollout", "status", "daemonset/agent", "--timeout=90s")
+        nodes = sorted(p["spec"].get("nodeName") for p in pods(cluster, "app=agent"))
+        assert nodes == ["sim-node-0", "sim-node-1"]
+    finally:
+        cluster.kubectl("taint", "node", "sim-node-2", "dedicated-")
+        cluster.kubectl("delete", "daemonset", "agent")
+
+
+def test_parallel_job_with_completions(cluster: ServerProcess, tmp_path: Path) -> None:
+    apply(cluster, tmp_path, "job.yaml", """\
+apiVersion: batch/v1
+kind: Job
+metadata: {name: five}
+spec:
+  parallelism: 2
+  completions: 5
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: w, image: busybox}]
+""")
+    cluster.kubectl("wait", "--for=condition=Complete", "job/five", "--timeout=120s")
+    job = json.loads(cluster.kubectl("get", "job", "five", "-o", "json").stdout)
+    assert job["status"]["succeeded"] == 5
+
+
+def test_anti_affinity_spreads_over_hostnames(cluster: ServerProcess, tmp_path: Path) -> None:
+    apply(cluster, tmp_path, "spread.yaml", """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: spread}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: spread}}
+  template:
+    metadata: {labels: {app: spread}}
+    spec:
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - labelSelector: {matchLabels: {app: spread}}
+            topologyKey: kubernetes.io/hostname
+      containers: [{name: s, image: busybox}]
+""")
+    cluster.kubectl("rollout", "status", "deployment/spread", "--timeout=90s")
+    assert len({p["spec"]["nodeName"] for p in pods(cluster, "app=spread")}) == 3
+    cluster.kubectl("scale", "deployment/spread", "--replicas=4")
+
+    def fourth_pending() -> bool:
+        pending = [p for p in pods(cluster, "app=spread") if not p["spec"].get("nodeName")]
+        return len(pending) == 1
+    wait_for(fourth_pending, "a fourth replica left Pending")
+    cluster.kubectl("delete", "deployment", "spread")
+
+
+def test_unschedulable_pod_reports_reasons(cluster: ServerProcess, tmp_path: Path) -> None:
+    apply(cluster, tmp_path, "big.yaml", """\
+apiVersion: v1
+kind: Pod
+metadata: {name: huge}
+spec:
+  containers: [{name: h, image: busybox, resources: {requests: {cpu: "1000"}}}]
+""")
+
+    def failed_event() -> str:
+        evs = json.loads(cluster.kubectl("get", "events", "--field-selector",
+                                         "involvedObject.name=huge,reason=FailedScheduling", "-o", "json").stdout)
+        return " ".join(e["message"] for e in evs["items"])
+    wait_for(lambda: "Insufficient cpu" in failed_event(), "a FailedScheduling event")
+    assert "0/3 nodes are available: 3 Insufficient cpu." in failed_event()
+    pod = json.loads(cluster.kubectl("get", "pod", "huge", "-o", "json").stdout)
+    assert pod["status"]["phase"] == "Pending"
+    cluster.kubectl("delete", "pod", "huge")
