@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from skiff.apiserver.local import LocalBackend
 from skiff.apiserver.server import ControlPlane, ServerConfig, serve
 from skiff.client.factory import InformerFactory
 from skiff.client.inprocess import InProcessClient
+from skiff.client.leaderelection import LeaderElector
 
 log = logging.getLogger("skiff.components")
 
@@ -24,16 +28,33 @@ def start_components(plane: ControlPlane, sim_nodes: int = 0) -> None:
 
     client = InProcessClient(LocalBackend(plane))
     informers = InformerFactory(client)
-    for controller in controllers_for(client, informers):
-        controller.setup()
-        plane.start_task(controller.run())
-    plane.start_task(Scheduler(client, informers).run())
+    identity = f"{socket.gethostname()}_{uuid.uuid4()}"
+
+    async def controller_manager() -> None:
+        controllers = controllers_for(client, informers)
+        for controller in controllers:
+            controller.setup()
+        await asyncio.gather(*(c.run() for c in controllers))
+
+    async def scheduler() -> None:
+        await Scheduler(client, informers).run()
+
+    # Leases in kube-system, as kube-controller-manager and kube-scheduler hold them: two servers on one
+    # store never run the same controllers at once.
+    plane.start_task(_lead(client, "kube-controller-manager", identity, controller_manager))
+    plane.start_task(_lead(client, "kube-scheduler", identity, scheduler))
     plane.start_task(_stop_on_shutdown(informers))
     if sim_nodes:
         from skiff.agent.simulated import SimulatedNodes
 
         plane.start_task(SimulatedNodes(client, sim_nodes).run())
     log.info("controllers and scheduler started%s", f", {sim_nodes} simulated nodes" if sim_nodes else "")
+
+
+async def _lead(client: InProcessClient, name: str, identity: str, work: Callable[[], Awaitable[None]]) -> None:
+    """Campaign for the lease; run `work` while leading; campaign again when leadership is lost."""
+    while True:
+        await LeaderElector(client, "kube-system", name, identity).run(work)
 
 
 async def _stop_on_shutdown(informers: InformerFactory) -> None:
