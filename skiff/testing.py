@@ -155,3 +155,32 @@ def yaml_docs(*docs: dict[str, Any]) -> str:
 
 def run(cmd: Sequence[str], **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(cmd), capture_output=True, text=True, **kw)
+
+
+async def eventually(probe: Any, what: str, timeout: float = 30.0) -> Any:
+    """Poll the async `probe` until it returns something truthy; `timeout` only turns a hang into a failure."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if loop.time() > give_up:
+            raise AssertionError(f"never happened: {what}")
+        await asyncio.sleep(0.02)
+
+
+async def start_control_plane(tmp: Path) -> Any:
+    """A seeded `ControlPlane` over a fresh SQLite store in `tmp` (no HTTP); close `plane.store` when done."""
+    from skiff.apiserver.certs import bootstrap
+    from skiff.apiserver.server import ControlPlane
+    from skiff.storage.sqlite import SQLiteStore
+
+    creds = bootstrap(tmp, "127.0.0.1", free_port())
+    store = SQLiteStore(str(tmp / "state.db"))
+    await store.start()
+    plane = ControlPlane(store, creds)
+    await plane.seed()
+    return plane

@@ -18,13 +18,10 @@ import pytest
 
 from skiff.agent.simulated import SimulatedNodes
 from skiff.api.errors import ApiError
-from skiff.apiserver.certs import bootstrap
 from skiff.apiserver.local import LocalBackend
-from skiff.apiserver.server import ControlPlane
 from skiff.client.inprocess import InProcessClient
 from skiff.client.interface import LEASES, NODES, PODS, DeleteOptions, Patch
-from skiff.storage.sqlite import SQLiteStore
-from skiff.testing import free_port
+from skiff.testing import start_control_plane
 
 T = TypeVar("T")
 HANG_GUARD = 30.0
@@ -51,11 +48,8 @@ class Cluster:
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    creds = bootstrap(tmp_path, "127.0.0.1", free_port())
-    store = SQLiteStore(str(tmp_path / "state.db"))
-    await store.start()
-    plane = ControlPlane(store, creds)
-    await plane.seed()
+    plane = await start_control_plane(tmp_path)
+    store = plane.store
     client = InProcessClient(LocalBackend(plane))
     # Fast heartbeats so the lease test needs few rounds: a tick of 20 ms, leases every tick.
     sim = SimulatedNodes(client, 3, tick=0.02, lease_seconds=0.02, status_seconds=0.1)

@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from skiff.api.meta import rfc3339
-from skiff.apiserver.certs import bootstrap
 from skiff.apiserver.local import LocalBackend
-from skiff.apiserver.server import ControlPlane
 from skiff.client.factory import InformerFactory
 from skiff.client.inprocess import InProcessClient
 from skiff.client.interface import CRONJOBS, JOBS, PODS
@@ -29,8 +27,7 @@ from skiff.controllers.cronjob import (
     plan_cronjob,
 )
 from skiff.controllers.job import JobController
-from skiff.storage.sqlite import SQLiteStore
-from skiff.testing import free_port
+from skiff.testing import eventually, start_control_plane
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 1, 1, 12, 0, 5, tzinfo=UTC)  # a Thursday
@@ -422,19 +419,8 @@ def test_history_limit_unset_keeps_everything() -> None:
 
 # --- integration: CronJob + Job controllers over a real ControlPlane (temporary SQLite), in-process client ---
 
-HANG_GUARD = 30.0  # only turns a hang into a failure; no timing is asserted
 
 
-async def eventually(probe: Callable[[], Awaitable[Any]], what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + HANG_GUARD
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if loop.time() > give_up:
-            raise AssertionError(f"never happened: {what}")
-        await asyncio.sleep(0.02)
 
 
 class Clock:
@@ -459,11 +445,8 @@ class CountingCronJobController(CronJobController):
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[tuple[InProcessClient, Clock, CountingCronJobController]]:
-    creds = bootstrap(tmp_path, "127.0.0.1", free_port())
-    store = SQLiteStore(str(tmp_path / "state.db"))
-    await store.start()
-    plane = ControlPlane(store, creds)
-    await plane.seed()
+    plane = await start_control_plane(tmp_path)
+    store = plane.store
     client = InProcessClient(LocalBackend(plane))
     factory = InformerFactory(client)
     ctx = ControllerContext(client, factory, factory.new_queue)

@@ -14,9 +14,7 @@ import pytest
 
 from skiff.api.errors import ApiError
 from skiff.api.meta import rfc3339
-from skiff.apiserver.certs import bootstrap
 from skiff.apiserver.local import LocalBackend
-from skiff.apiserver.server import ControlPlane
 from skiff.client.factory import InformerFactory
 from skiff.client.inprocess import InProcessClient
 from skiff.client.interface import DEPLOYMENTS, PODS, REPLICASETS, DeleteOptions, Patch
@@ -44,8 +42,7 @@ from skiff.controllers.deployment import (
     set_new_rs_annotations,
 )
 from skiff.controllers.replicaset import ReplicaSetController
-from skiff.storage.sqlite import SQLiteStore
-from skiff.testing import free_port
+from skiff.testing import start_control_plane
 
 Obj = dict[str, Any]
 NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -639,11 +636,8 @@ def test_paused_condition(paused: bool, current: str | None, reason: str | None)
 async def cluster(tmp_path: Path) -> AsyncIterator[tuple[InProcessClient, DeploymentController]]:
     """A ControlPlane over temporary SQLite, the in-process client, and the ReplicaSet and
     Deployment controllers running; the test plays the kubelet."""
-    creds = bootstrap(tmp_path, "127.0.0.1", free_port())
-    store = SQLiteStore(str(tmp_path / "state.db"))
-    await store.start()
-    plane = ControlPlane(store, creds)
-    await plane.seed()
+    plane = await start_control_plane(tmp_path)
+    store = plane.store
     client = InProcessClient(LocalBackend(plane))
     factory = InformerFactory(client)
     ctx = ControllerContext(client=client, informers=factory, new_queue=factory.new_queue)

@@ -12,16 +12,13 @@ from typing import Any
 import pytest
 
 from skiff.api.meta import Obj, rfc3339
-from skiff.apiserver.certs import bootstrap
 from skiff.apiserver.local import LocalBackend
-from skiff.apiserver.server import ControlPlane
 from skiff.client.factory import InformerFactory
 from skiff.client.inprocess import InProcessClient
 from skiff.client.interface import PDBS, PODS, REPLICASETS, Informer
 from skiff.controllers import disruption as dc
 from skiff.controllers.base import ControllerContext
-from skiff.storage.sqlite import SQLiteStore
-from skiff.testing import free_port
+from skiff.testing import start_control_plane
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -268,11 +265,8 @@ class RecordingQueue:
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[tuple[InProcessClient, InformerFactory]]:
-    creds = bootstrap(tmp_path, "127.0.0.1", free_port())
-    store = SQLiteStore(str(tmp_path / "state.db"))
-    await store.start()
-    plane = ControlPlane(store, creds)
-    await plane.seed()
+    plane = await start_control_plane(tmp_path)
+    store = plane.store
     client = InProcessClient(LocalBackend(plane))
     informers = InformerFactory(client)
     try:

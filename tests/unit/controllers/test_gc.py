@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +12,7 @@ import pytest
 
 from skiff.api.errors import ApiError
 from skiff.api.meta import Obj
-from skiff.apiserver.certs import bootstrap
 from skiff.apiserver.local import LocalBackend
-from skiff.apiserver.server import ControlPlane
 from skiff.client.factory import InformerFactory
 from skiff.client.inprocess import InProcessClient
 from skiff.client.interface import DeleteOptions
@@ -34,8 +32,7 @@ from skiff.controllers.garbagecollector import (
     without_finalizer,
     without_owner_refs,
 )
-from skiff.storage.sqlite import SQLiteStore
-from skiff.testing import free_port
+from skiff.testing import eventually, start_control_plane
 
 S, D, W = OwnerState.SOLID, OwnerState.DANGLING, OwnerState.WAITING
 
@@ -232,28 +229,14 @@ def test_without_finalizer() -> None:
 
 # --- integration: the collector over a real ControlPlane (temporary SQLite) through the in-process client ---
 
-HANG_GUARD = 30.0  # only turns a hang into a failure; no timing is asserted
 
 
-async def eventually(probe: Callable[[], Awaitable[Any]], what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + HANG_GUARD
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if loop.time() > give_up:
-            raise AssertionError(f"never happened: {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
 async def gc_client(tmp_path: Path) -> AsyncIterator[InProcessClient]:
-    creds = bootstrap(tmp_path, "127.0.0.1", free_port())
-    store = SQLiteStore(str(tmp_path / "state.db"))
-    await store.start()
-    plane = ControlPlane(store, creds)
-    await plane.seed()
+    plane = await start_control_plane(tmp_path)
+    store = plane.store
     client = InProcessClient(LocalBackend(plane))
     factory = InformerFactory(client)
     gc = GarbageCollector(ControllerContext(client, factory, factory.new_queue))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,7 @@ import pytest
 
 from skiff.api.errors import ApiError
 from skiff.api.meta import rfc3339
-from skiff.apiserver.certs import bootstrap
 from skiff.apiserver.local import LocalBackend
-from skiff.apiserver.server import ControlPlane
 from skiff.client.factory import InformerFactory
 from skiff.client.inprocess import InProcessClient
 from skiff.client.interface import JOBS, PODS, DeleteOptions, ListOptions, Patch
@@ -35,8 +33,7 @@ from skiff.controllers.job import (
     plan_job,
     pod_for_job,
 )
-from skiff.storage.sqlite import SQLiteStore
-from skiff.testing import free_port
+from skiff.testing import eventually, start_control_plane
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 Obj = dict[str, Any]
@@ -637,28 +634,14 @@ def test_orphaned_tracked_pods() -> None:
 
 # --- integration: the controller over a real ControlPlane (temporary SQLite) through the in-process client ---
 
-HANG_GUARD = 30.0  # only turns a hang into a failure; no timing is asserted
 
 
-async def eventually(probe: Callable[[], Awaitable[Any]], what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + HANG_GUARD
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if loop.time() > give_up:
-            raise AssertionError(f"never happened: {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
 async def job_client(tmp_path: Path) -> AsyncIterator[InProcessClient]:
-    creds = bootstrap(tmp_path, "127.0.0.1", free_port())
-    store = SQLiteStore(str(tmp_path / "state.db"))
-    await store.start()
-    plane = ControlPlane(store, creds)
-    await plane.seed()
+    plane = await start_control_plane(tmp_path)
+    store = plane.store
     client = InProcessClient(LocalBackend(plane))
     factory = InformerFactory(client)
     controller = JobController(ControllerContext(client, factory, factory.new_queue))

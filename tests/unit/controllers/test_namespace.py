@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,6 @@ import pytest
 
 from skiff.api.errors import ApiError
 from skiff.api.meta import Obj
-from skiff.apiserver.certs import bootstrap
 from skiff.apiserver.local import LocalBackend
 from skiff.apiserver.server import ControlPlane, ServerConfig, serve
 from skiff.client.factory import InformerFactory
@@ -28,8 +27,7 @@ from skiff.controllers.namespace import (
     plan_namespace,
 )
 from skiff.controllers.serviceaccount import ServiceAccountsController
-from skiff.storage.sqlite import SQLiteStore
-from skiff.testing import free_port
+from skiff.testing import eventually, free_port, start_control_plane
 
 CM = Resource("", "v1", "configmaps")
 
@@ -104,28 +102,14 @@ def test_finalized_drops_only_kubernetes() -> None:
 
 # --- integration: namespace + service-account controllers over a real ControlPlane (temporary SQLite) ---
 
-HANG_GUARD = 30.0  # only turns a hang into a failure; no timing is asserted
 
 
-async def eventually(probe: Callable[[], Awaitable[Any]], what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + HANG_GUARD
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if loop.time() > give_up:
-            raise AssertionError(f"never happened: {what}")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager
 async def in_process(tmp_path: Path) -> AsyncIterator[Client]:
-    creds = bootstrap(tmp_path, "127.0.0.1", free_port())
-    store = SQLiteStore(str(tmp_path / "state.db"))
-    await store.start()
-    plane = ControlPlane(store, creds)
-    await plane.seed()
+    plane = await start_control_plane(tmp_path)
+    store = plane.store
     client = InProcessClient(LocalBackend(plane))
     try:
         yield client

@@ -14,17 +14,14 @@ import pytest
 
 from skiff.api.errors import ApiError
 from skiff.api.meta import Obj, rfc3339
-from skiff.apiserver.certs import bootstrap
 from skiff.apiserver.local import LocalBackend
 from skiff.apiserver.registry.core.pods import PodStrategy
-from skiff.apiserver.server import ControlPlane
 from skiff.client.factory import InformerFactory
 from skiff.client.inprocess import InProcessClient
 from skiff.client.interface import EVENTS, LEASES, NODES, PODS, Informer, ListOptions
 from skiff.controllers import nodelifecycle as nl
 from skiff.controllers.base import ControllerContext
-from skiff.storage.sqlite import SQLiteStore
-from skiff.testing import free_port
+from skiff.testing import start_control_plane
 
 WALL = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 T = rfc3339(WALL)
@@ -436,11 +433,8 @@ class RecordingQueue:
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[tuple[InProcessClient, InformerFactory]]:
-    creds = bootstrap(tmp_path, "127.0.0.1", free_port())
-    store = SQLiteStore(str(tmp_path / "state.db"))
-    await store.start()
-    plane = ControlPlane(store, creds)
-    await plane.seed()
+    plane = await start_control_plane(tmp_path)
+    store = plane.store
     client = InProcessClient(LocalBackend(plane))
     informers = InformerFactory(client)
     try:

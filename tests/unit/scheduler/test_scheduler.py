@@ -12,16 +12,13 @@ from typing import Any
 import pytest
 from sched_helpers import node, pod
 
-from skiff.apiserver.certs import bootstrap
 from skiff.apiserver.local import LocalBackend
-from skiff.apiserver.server import ControlPlane
 from skiff.client.factory import InformerFactory
 from skiff.client.inprocess import InProcessClient
 from skiff.client.interface import EVENTS, NODES, PODS, DeleteOptions, ListOptions
 from skiff.scheduler.plugins import default_framework
 from skiff.scheduler.scheduler import Scheduler, responsible_for
-from skiff.storage.sqlite import SQLiteStore
-from skiff.testing import free_port
+from skiff.testing import start_control_plane
 
 Obj = dict[str, Any]
 
@@ -47,11 +44,8 @@ def test_responsible_for(p: Obj, want: bool) -> None:
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[InProcessClient]:
-    creds = bootstrap(tmp_path, "127.0.0.1", free_port())
-    store = SQLiteStore(str(tmp_path / "state.db"))
-    await store.start()
-    plane = ControlPlane(store, creds)
-    await plane.seed()
+    plane = await start_control_plane(tmp_path)
+    store = plane.store
     c = InProcessClient(LocalBackend(plane))
     try:
         yield c
