@@ -52,6 +52,7 @@ def _pb_string(field: int, value: bytes) -> bytes:
 
 # gnostic openapi_v2.Document{swagger: "2.0", info: Info{title, version}} (field numbers from openapiv2.proto).
 GNOSTIC_V2_STUB = _pb_string(1, b"2.0") + _pb_string(2, _pb_string(1, b"Kubernetes") + _pb_string(2, b"v1.32.0"))
+USER_KEY = web.RequestKey("user", UserInfo)  # the authenticated caller of a request
 HEALTH_PATHS = {"/healthz", "/livez", "/readyz", "/version"}
 BOOKMARK_INTERVAL = 30.0
 KUBE_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0+skiff", "gitCommit": "skiff",
@@ -203,7 +204,7 @@ class APIServer:
         user = self.authenticator.authenticate(request.headers.get("Authorization"), peer)
         if user is None:
             raise errors.unauthorized()
-        request["user"] = user
+        request[USER_KEY] = user
         return await handler(request)
 
     async def _health(self, request: web.Request) -> web.Response:
@@ -222,14 +223,14 @@ class APIServer:
     # --- discovery & openapi ----------------------------------------------------------------------
 
     async def _api_root(self, request: web.Request) -> web.Response:
-        await self._authorize(Attributes(request["user"], "get", False, path="/api"))
+        await self._authorize(Attributes(request[USER_KEY], "get", False, path="/api"))
         kind = discovery.aggregated_kind(request.headers.get("Accept", ""))
         if kind:
             return web.Response(body=self.docs.aggregated_core[kind], headers={"Content-Type": kind})
         return web.Response(body=self.docs.api_versions, content_type=JSON)
 
     async def _apis_root(self, request: web.Request) -> web.Response:
-        await self._authorize(Attributes(request["user"], "get", False, path="/apis"))
+        await self._authorize(Attributes(request[USER_KEY], "get", False, path="/apis"))
         kind = discovery.aggregated_kind(request.headers.get("Accept", ""))
         if kind:
             return web.Response(body=self.docs.aggregated_apis[kind], headers={"Content-Type": kind})
@@ -301,7 +302,7 @@ class APIServer:
 
     async def _resource(self, request: web.Request) -> web.StreamResponse:
         group, version, rest, legacy_watch = self._parse(request)
-        user: UserInfo = request["user"]
+        user: UserInfo = request[USER_KEY]
         if not version:
             if request.method != "GET":
                 raise errors.method_not_allowed()

@@ -71,7 +71,11 @@ def test_deployment_rollout_update_undo_scale_delete(cluster: ServerProcess, tmp
             pos += 1
         if pos >= len(text):
             break
-        ev, pos = decoder.raw_decode(text, pos)
+        try:
+            ev, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            break  # the last document was cut when the watch was terminated
+
         name = ev["object"]["metadata"]["name"]
         if ev["type"] == "DELETED" or ev["object"]["metadata"].get("deletionTimestamp"):
             live.discard(name)
