@@ -158,7 +158,7 @@ class APIServer:
         r = app.router
         for p in ("/healthz", "/livez", "/readyz"):
             r.add_get(p, self._health)
-        r.add_get("/version", lambda req: self._json(KUBE_VERSION))
+        r.add_get("/version", self._version)
         r.add_get("/api", self._api_root)
         r.add_get("/apis", self._apis_root)
         r.add_get("/openapi/v2", self._openapi_v2)
@@ -174,8 +174,8 @@ class APIServer:
         for t in list(self._watches):
             t.cancel()
 
-    async def _json(self, body: Any) -> web.Response:
-        return json_response(body)
+    async def _version(self, request: web.Request) -> web.Response:
+        return json_response(KUBE_VERSION)
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
