@@ -32,6 +32,7 @@ from typing import Any
 
 from skiff.api.errors import ApiError
 from skiff.api.meta import Obj
+from skiff.api.taints import tolerates
 from skiff.client.interface import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS, Informer, Patch
 from skiff.controllers.base import Controller, ControllerContext, key_of, record_event, split_key
 from skiff.controllers.history import (
@@ -101,18 +102,6 @@ def daemon_tolerations(pod_spec: Mapping[str, Any]) -> list[Obj]:
     return out
 
 
-def tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
-    """`Toleration.ToleratesTaint`."""
-    if toleration.get("effect") and toleration.get("effect") != taint.get("effect"):
-        return False
-    if toleration.get("key") and toleration.get("key") != taint.get("key"):
-        return False
-    op = toleration.get("operator") or "Equal"
-    if op == "Exists":
-        return True
-    if not toleration.get("key"):
-        return False  # an empty key needs Exists
-    return (toleration.get("value") or "") == (taint.get("value") or "")
 
 
 def _requirement_matches(req: Mapping[str, Any], values: Mapping[str, str]) -> bool:

@@ -37,6 +37,7 @@ from typing import Any
 from skiff.api.errors import ApiError
 from skiff.api.meta import Obj, parse_time, rfc3339
 from skiff.api.meta import now as wall_now
+from skiff.api.taints import tolerates
 from skiff.client.interface import LEASES, NODES, PODS, Informer
 from skiff.controllers.base import Controller, ControllerContext, key_of, record_event, split_key
 
@@ -208,17 +209,6 @@ def pod_not_ready(pod: Mapping[str, Any], wall: dt.datetime) -> Obj | None:
 # --- taint eviction (pure) ------------------------------------------------------------------------------
 
 
-def tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
-    """`Toleration.ToleratesTaint`: effect and key match when set; Exists, or Equal (the default) with an
-    equal value."""
-    if toleration.get("effect") and toleration.get("effect") != taint.get("effect"):
-        return False
-    if toleration.get("key") and toleration.get("key") != taint.get("key"):
-        return False
-    op = toleration.get("operator") or "Equal"
-    if op == "Exists":
-        return True
-    return op == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
 
 
 def no_execute_taints(node: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from skiff.api.taints import tolerates
 from skiff.scheduler.framework import SUCCESS, CycleState, Status, unresolvable
-from skiff.scheduler.plugins.taint_toleration import tolerates
 from skiff.scheduler.snapshot import NodeInfo, PodInfo
 
 ERR_REASON_UNSCHEDULABLE = "node(s) were unschedulable"

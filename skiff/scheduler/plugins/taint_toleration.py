@@ -6,22 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from skiff.api.taints import tolerates
 from skiff.scheduler.framework import SUCCESS, CycleState, Status, default_normalize, unresolvable
 from skiff.scheduler.snapshot import NodeInfo, PodInfo
-
-
-def tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
-    """`v1.Toleration.ToleratesTaint`: empty effect/key match any; Exists ignores the value."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    op = toleration.get("operator") or "Equal"
-    if op == "Exists":
-        return True
-    return op == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
 
 
 def first_untolerated(
