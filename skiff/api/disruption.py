@@ -27,6 +27,7 @@ from typing import Any
 
 from skiff.api.errors import ApiError
 from skiff.api.meta import Obj, parse_time, rfc3339
+from skiff.api.pods import is_pod_ready
 from skiff.api.selectors import SelectorError, label_selector_matcher
 
 # `pkg/controller/disruption`: a pod recorded in status.disruptedPods by an eviction is not counted as
@@ -72,12 +73,6 @@ def scaled_value(value: int | str, total: int, round_up: bool) -> int:
     return math.ceil(scaled) if round_up else math.floor(scaled)
 
 
-def is_pod_ready(pod: Mapping[str, Any]) -> bool:
-    """`podutil.IsPodReady`: the Ready condition is True (the PDB notion of a healthy pod)."""
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if isinstance(cond, dict) and cond.get("type") == "Ready":
-            return cond.get("status") == "True"
-    return False
 
 
 def _md(obj: Mapping[str, Any]) -> Mapping[str, Any]:

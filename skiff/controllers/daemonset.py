@@ -32,6 +32,7 @@ from typing import Any
 
 from skiff.api.errors import ApiError
 from skiff.api.meta import Obj
+from skiff.api.pods import is_pod_ready as pod_ready
 from skiff.api.taints import tolerates
 from skiff.client.interface import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS, Informer, Patch
 from skiff.controllers.base import Controller, ControllerContext, key_of, record_event, split_key
@@ -42,7 +43,6 @@ from skiff.controllers.history import (
     controller_uid,
     is_terminating,
     pod_available,
-    pod_ready,
     revisions_to_prune,
 )
 from skiff.controllers.statefulset import adopt_orphans, ensure_update_revision

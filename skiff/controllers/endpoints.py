@@ -17,6 +17,7 @@ from typing import Any
 
 from skiff.api.errors import ApiError
 from skiff.api.meta import Obj, parse_time, rfc3339
+from skiff.api.pods import is_pod_ready
 from skiff.client.interface import ENDPOINTS, PODS, SERVICES, Informer
 from skiff.controllers.base import Controller, ControllerContext, key_of, split_key
 
@@ -30,12 +31,6 @@ FIELD_MANAGER = "endpoint-controller"
 # --- pure helpers shared with the EndpointSlice controller ---------------------------------------------
 
 
-def is_pod_ready(pod: Obj) -> bool:
-    """`podutil.IsPodReady`: the Ready condition is True."""
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return bool(c.get("status") == "True")
-    return False
 
 
 def pod_ipv4(pod: Obj) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from skiff.api.errors import ApiError
 from skiff.api.meta import Obj
+from skiff.api.pods import is_pod_ready
 from skiff.client.interface import ENDPOINTSLICES, NODES, PODS, SERVICES, Informer
 from skiff.controllers.base import Controller, ControllerContext, key_of, split_key
 from skiff.controllers.endpoints import (
@@ -29,7 +30,6 @@ from skiff.controllers.endpoints import (
     find_port,
     is_headless,
     is_managed_service,
-    is_pod_ready,
     pod_in_endpoints,
     pod_ipv4,
     pod_target_ref,

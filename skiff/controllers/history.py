@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from skiff.api.meta import Obj, parse_time
+from skiff.api.pods import is_pod_ready as pod_ready
 from skiff.api.selectors import SelectorError, label_selector_matcher
 
 # `pkg/controller/history`: ControllerRevisionHashLabel.
@@ -210,9 +211,6 @@ def _ready_condition(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def pod_ready(pod: Mapping[str, Any]) -> bool:
-    c = _ready_condition(pod)
-    return c is not None and c.get("status") == "True"
 
 
 def pod_available(pod: Mapping[str, Any], min_ready_seconds: int, now: float) -> bool:

@@ -43,6 +43,7 @@ from typing import Any
 from skiff.api import errors
 from skiff.api.meta import Obj, parse_time, rfc3339
 from skiff.api.meta import now as wall_now
+from skiff.api.pods import is_pod_ready
 from skiff.client.interface import JOBS, PODS, DeleteOptions, Informer, Patch
 from skiff.controllers.base import Controller, ControllerContext, key_of, record_event, split_key
 from skiff.controllers.podcontrol import (
@@ -50,7 +51,6 @@ from skiff.controllers.podcontrol import (
     controller_ref,
     deletion_sort_key,
     is_pod_active,
-    is_pod_ready,
     pod_from_template,
     slow_start_batches,
 )

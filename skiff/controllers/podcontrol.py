@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skiff.api.meta import Obj, parse_time
+from skiff.api.pods import is_pod_ready
 
 # Upstream `pkg/controller/controller_utils.go`.
 SLOW_START_INITIAL_BATCH_SIZE = 1
@@ -159,9 +160,6 @@ def _ready_condition(pod: Obj) -> Obj | None:
     return None
 
 
-def is_pod_ready(pod: Obj) -> bool:
-    c = _ready_condition(pod)
-    return c is not None and c.get("status") == "True"
 
 
 def pod_ready_time(pod: Obj) -> dt.datetime | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from skiff.api.errors import ApiError
 from skiff.api.meta import Obj, now, rfc3339
+from skiff.api.pods import is_pod_ready
 from skiff.api.selectors import SelectorError, label_selector_matcher
 from skiff.client.interface import PODS, REPLICASETS, Informer, Patch, Resource
 from skiff.controllers.base import Controller, ControllerContext, key_of, record_event
@@ -32,7 +33,6 @@ from skiff.controllers.podcontrol import (
     ensure_orphans_index,
     is_pod_active,
     is_pod_available,
-    is_pod_ready,
     owner_reference,
     pod_from_template,
     pods_to_delete,

@@ -32,6 +32,7 @@ from typing import Any
 
 from skiff.api.errors import ApiError
 from skiff.api.meta import Obj
+from skiff.api.pods import is_pod_ready as pod_ready
 from skiff.client.interface import (
     CONTROLLERREVISIONS,
     PODS,
@@ -55,7 +56,6 @@ from skiff.controllers.history import (
     orphans_to_adopt,
     plan_update_revision,
     pod_available,
-    pod_ready,
     revisions_to_prune,
     template_of_revision,
 )
