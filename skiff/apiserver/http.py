@@ -27,7 +27,6 @@ from skiff.api.meta import Obj, rfc3339
 from skiff.api.protobuf import PROTOBUF, ProtobufError, decode_request
 from skiff.api.resources import ResourceInfo
 from skiff.api.schema import model_for, prune_unknown
-from skiff.api.selectors import selector_to_string
 from skiff.apiserver import discovery, table
 from skiff.apiserver.auth import Attributes, Authenticator, Authorizer, UserInfo, forbidden_error
 from skiff.apiserver.patch import apply as ssa
@@ -767,10 +766,6 @@ class APIServer:
         out["kind"] = info.kind
         out["apiVersion"] = info.api_version
         return json_response(out, 201)
-
-
-def selector_string(sel: Obj | None) -> str:
-    return selector_to_string(sel)
 
 
 def model_of(info: ResourceInfo) -> str | None:

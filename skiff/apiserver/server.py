@@ -20,7 +20,6 @@ from aiohttp import web
 
 from skiff.api import errors
 from skiff.api.meta import Obj
-from skiff.api.resources import ResourceInfo
 from skiff.apiserver import reviews, subresources
 from skiff.apiserver.auth import AdminAuthorizer, Authenticator
 from skiff.apiserver.certs import Credentials, bootstrap
@@ -242,7 +241,3 @@ async def serve(config: ServerConfig, on_ready: Callable[[ControlPlane], None] |
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-
-
-def resource_infos(plane: ControlPlane) -> list[ResourceInfo]:
-    return plane.api.resources()

@@ -14,8 +14,6 @@ from typing import Any
 from skiff.api.meta import Obj, now
 from skiff.apiserver.registry.strategy import Strategy
 
-TABLE_ACCEPT_MARK = "as=Table"
-
 
 def wants_table(accept: str) -> bool:
     """True when the Accept header asks for a Table first (kubectl get's human output)."""

@@ -665,7 +665,3 @@ class Registry:
         if initial_events_end:
             md["annotations"] = {"k8s.io/initial-events-end": "true"}
         return {"kind": self.info.kind, "apiVersion": self.info.api_version, "metadata": md}
-
-
-def timestamp() -> str:
-    return rfc3339(now())
