@@ -9,6 +9,12 @@ command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v kubectl >/dev/null || need+=(kubectl)
 command -v curl >/dev/null || need+=(curl)
+# The node agent's runtime (containerd + runc + CNI plugins), the busybox the local images are built from,
+# and what the end-to-end tests use: a local registry with htpasswd auth, the packet filter, iproute2.
+for pkg in containerd runc containernetworking-plugins busybox-static docker-registry apache2-utils \
+           iptables nftables iproute2; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+done
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
