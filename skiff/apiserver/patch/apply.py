@@ -445,6 +445,12 @@ def update_managed_fields(
     entries = _decode_entries(source)
     old_obj = _without_managed_fields(old)
     new_obj = _without_managed_fields(new)
+    # Top-level fields this write cannot own (status on the main resource, spec on /status) are left out of
+    # the comparison rather than filtered from it: a pod's spec is most of the work.
+    skip = {f for f in ignore_fields if "." not in f}
+    if skip:
+        old_obj = {k: val for k, val in old_obj.items() if k not in skip}
+        new_obj = {k: val for k, val in new_obj.items() if k not in skip}
     diff = compare(old_obj, new_obj, ref)
     changed = _filter(diff.added | diff.modified, ignore_fields)
     removed = _filter(diff.removed, ignore_fields)

@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from skiff.api.schema import TypeRef
 from skiff.apiserver.patch._types import ATOMIC_STRUCTS, KEY_DEFAULTS, Slot, field_slot, item_slot
 
@@ -191,10 +193,32 @@ def _post_item(old: Any, new: Any, path: Path, c: Comparison) -> None:
 _ORDER = {".": 0, "f": 1, "k": 2, "v": 3, "i": 4}
 
 
+# Field sets repeat: every pod of a ReplicaSet, every status write of a kind has the same one. Encoded and
+# decoded forms are memoized (as orjson bytes / frozensets, so callers always get private copies).
+_CACHE_SIZE = 2048
+_encoded: dict[frozenset[Path], bytes] = {}
+_decoded: dict[bytes, frozenset[Path]] = {}
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    cache[key] = value
+    if len(cache) > _CACHE_SIZE:
+        del cache[next(iter(cache))]
+
+
 def encode(paths: Iterable[Path]) -> dict[str, Any]:
     """The FieldsV1 tree of a set (`{"f:spec": {"f:replicas": {}}}`), keys sorted like upstream."""
+    key = frozenset(paths)
+    raw = _encoded.get(key)
+    if raw is None:
+        raw = orjson.dumps(_encode(key))
+        _remember(_encoded, key, raw)
+    tree: dict[str, Any] = orjson.loads(raw)
+    return tree
+
+
+def _encode(members: frozenset[Path]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
-    members: set[Path] = set(paths)
     for path in members:
         node = tree
         for pe in path:
@@ -202,7 +226,7 @@ def encode(paths: Iterable[Path]) -> dict[str, Any]:
     return _finish(tree, (), members)
 
 
-def _finish(node: dict[str, Any], path: Path, members: set[Path]) -> dict[str, Any]:
+def _finish(node: dict[str, Any], path: Path, members: frozenset[Path]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if path in members and node and path:
         out["."] = {}
@@ -212,10 +236,20 @@ def _finish(node: dict[str, Any], path: Path, members: set[Path]) -> dict[str, A
 
 
 def decode(tree: Any) -> FieldSet:
-    out: FieldSet = set()
-    if isinstance(tree, dict):
+    if not isinstance(tree, dict):
+        return set()
+    try:
+        raw = orjson.dumps(tree)
+    except TypeError:  # not JSON-shaped (never stored): decode without the memo
+        raw = b""
+    members = _decoded.get(raw) if raw else None
+    if members is None:
+        out: FieldSet = set()
         _decode(tree, (), out)
-    return out
+        members = frozenset(out)
+        if raw:
+            _remember(_decoded, raw, members)
+    return set(members)
 
 
 def _decode(node: dict[str, Any], path: Path, out: FieldSet) -> None:

@@ -13,7 +13,6 @@ the revision on every read, so an object's resourceVersion is always the revisio
 from __future__ import annotations
 
 import base64
-import copy
 import datetime as dt
 import secrets
 import uuid
@@ -25,7 +24,7 @@ import orjson
 
 from skiff.api import errors
 from skiff.api import validation as v
-from skiff.api.meta import Obj, now, rfc3339
+from skiff.api.meta import Obj, json_copy, now, rfc3339
 from skiff.api.resources import ResourceInfo
 from skiff.api.schema import model_for
 from skiff.api.selectors import (
@@ -92,6 +91,11 @@ class WatchEvent:
     object: Obj
 
 
+# How many decoded watch values a registry keeps for watchers that are behind: a burst of writes fans out to
+# every watcher within a few loop iterations, so a small window serves nearly every event.
+_DECODED_CACHE = 4096
+
+
 def encode(obj: Obj) -> bytes:
     """Serialize for storage: resourceVersion is carried by the store revision, not the value."""
     md = obj.get("metadata") or {}
@@ -150,6 +154,8 @@ class Registry:
             extra = set()
         self.selectable_fields = {"metadata.name", "metadata.namespace", *extra}
         self.model = model_for(self.info.group, self.info.version, self.info.kind)
+        # Recently watched values by (key, revision), oldest first: see `_decode_shared`.
+        self._decoded: dict[tuple[str, int], Obj] = {}
 
     def ignored_fields(self, subresource: str) -> tuple[str, ...]:
         """Fields a write cannot own: with a status subresource, status on the main resource and spec on /status
@@ -329,7 +335,7 @@ class Registry:
     # --- create --------------------------------------------------------------------------------------
 
     async def create(self, namespace: str, obj: Obj, opts: WriteOptions) -> Obj:
-        obj = copy.deepcopy(obj)
+        obj = json_copy(obj)
         md = obj.setdefault("metadata", {})
         if not isinstance(md, dict):
             raise errors.bad_request("metadata must be an object")
@@ -377,7 +383,7 @@ class Registry:
 
     async def update(self, namespace: str, name: str, obj: Obj, opts: WriteOptions) -> tuple[Obj, bool]:
         """PUT semantics: (object, created). A set resourceVersion is a precondition (409 when stale)."""
-        obj = copy.deepcopy(obj)
+        obj = json_copy(obj)
         md = obj.setdefault("metadata", {})
         if md.get("name") and md["name"] != name:
             raise errors.bad_request(f'the name of the object ({md["name"]}) does not match the name on the URL ({name})')
@@ -396,7 +402,7 @@ class Registry:
             raise self._conflict(name)
 
         def mutate(_: Obj) -> Obj:
-            return copy.deepcopy(obj)
+            return json_copy(obj)
 
         return await self.guaranteed_update(namespace, name, mutate, opts, current=current, precondition_rv=want_rv), False
 
@@ -425,7 +431,8 @@ class Registry:
             old = decode(current)
             if precondition_rv and old["metadata"]["resourceVersion"] != precondition_rv:
                 raise self._conflict(name)
-            prepared = self._prepare_update(mutate(copy.deepcopy(old)), old, opts, bypass_status_split)
+            # A second decode is the cheapest private copy for `mutate` to change.
+            prepared = self._prepare_update(mutate(decode(current)), old, opts, bypass_status_split)
             if prepared is None:  # nothing changed: no write, same resourceVersion (as upstream)
                 return old
             new = prepared
@@ -643,17 +650,30 @@ class Registry:
         except StorageError as e:  # e.g. the watcher fell too far behind: the client re-lists, as after a 410
             yield WatchEvent("ERROR", errors.expired(str(e)).status())
 
+    def _decode_shared(self, kv: KV) -> Obj:
+        """Decode a watched value once for all watchers of this kind (each store event fans out to every
+        watcher: informers, the scheduler, node agents, HTTP watches). The object is shared and read-only, as
+        objects in upstream's shared informer caches are; a consumer that needs to change one copies it."""
+        key = (kv.key, kv.mod_revision)
+        obj = self._decoded.get(key)
+        if obj is None:
+            obj = decode(kv)
+            self._decoded[key] = obj
+            if len(self._decoded) > _DECODED_CACHE:
+                del self._decoded[next(iter(self._decoded))]
+        return obj
+
     def _translate(self, ev: Event, match: Callable[[Obj], bool]) -> WatchEvent | None:
         """One store event → one API watch event, honouring selectors as upstream's watch filter does:
         an object that starts matching is ADDED, one that stops matching is DELETED."""
         if ev.type == "DELETE":
-            obj = decode(ev.kv)
+            obj = self._decode_shared(ev.kv)
             return WatchEvent("DELETED", obj) if match(obj) else None
-        obj = decode(ev.kv)
+        obj = self._decode_shared(ev.kv)
         now_match = match(obj)
         if ev.prev is None:
             return WatchEvent("ADDED", obj) if now_match else None
-        was = match(decode(ev.prev))
+        was = match(self._decode_shared(ev.prev))
         if now_match:
             return WatchEvent("MODIFIED" if was else "ADDED", obj)
         if was:
