@@ -16,7 +16,6 @@ Mirrors `sigs.k8s.io/structured-merge-diff/v4/merge/update.go` (Updater.Apply / 
 
 from __future__ import annotations
 
-import copy
 import json
 import unicodedata
 from collections.abc import Collection, Iterable
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skiff.api.errors import ApiError, bad_request
+from skiff.api.meta import json_copy
 from skiff.api.schema import TypeRef
 from skiff.apiserver.patch._types import Slot, field_slot, item_slot, root
 from skiff.apiserver.patch.fieldpath import (
@@ -203,11 +203,11 @@ def _merge_value(live: Any, cfg: Any, slot: Slot) -> Any:
         return _merge_map(live, cfg, slot.ref)
     if isinstance(cfg, list) and isinstance(live, list) and list_kind(slot)[0] != "atomic":
         return _merge_list(live, cfg, slot)
-    return copy.deepcopy(cfg)
+    return json_copy(cfg)
 
 
 def _merge_map(live: dict[str, Any], cfg: dict[str, Any], ref: TypeRef | None) -> dict[str, Any]:
-    out = copy.deepcopy(live)
+    out = json_copy(live)
     for key, value in cfg.items():
         out[key] = _merge_value(live.get(key, _MISSING), value, field_slot(ref, key))
     return out
@@ -249,7 +249,7 @@ def _merge_list(live: list[Any], cfg: list[Any], slot: Slot) -> list[Any]:
         if li < len(l_order):
             pe = l_order[li]
             if pe not in r_items:
-                out.append(copy.deepcopy(l_items[pe]))
+                out.append(json_copy(l_items[pe]))
                 li += 1
                 continue
             if ri >= len(r_order):

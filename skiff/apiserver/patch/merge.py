@@ -6,22 +6,29 @@ jsonPatcher): objects merge recursively, `null` deletes a key, anything else (li
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from skiff.api.errors import bad_request
+from skiff.api.meta import json_copy
 
 
 def merge_patch_value(target: Any, patch: Any) -> Any:
     """The RFC 7386 MergePatch(target, patch) result; never mutates its arguments."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result: dict[str, Any] = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return json_copy(patch)
+    # One copy of the target up front, then merge in place: copying at every level is quadratic in depth.
+    return _merge_into(json_copy(target) if isinstance(target, dict) else {}, patch)
+
+
+def _merge_into(result: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
+        elif isinstance(value, dict):
+            current = result.get(key)
+            result[key] = _merge_into(current if isinstance(current, dict) else {}, value)
         else:
-            result[key] = merge_patch_value(result.get(key), value)
+            result[key] = json_copy(value) if isinstance(value, list) else value
     return result
 
 

@@ -12,11 +12,11 @@ Type metadata (merge keys) comes from skiff.api.schema by model name; unknown fi
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 from skiff.api.errors import bad_request, internal
+from skiff.api.meta import json_copy
 from skiff.api.schema import TypeRef
 from skiff.apiserver.patch._types import Slot, field_slot, item_slot, root
 
@@ -66,7 +66,7 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any], ref: TypeRef | N
         return {}
     if directive not in (None, "merge"):
         raise internal(f"unknown patch type: {directive} in map: {_go_fmt({DIRECTIVE: directive, **patch})}")
-    result = copy.deepcopy(original)
+    result = json_copy(original)
 
     if RETAIN_KEYS in patch:
         _retain_keys(result, patch, patch.pop(RETAIN_KEYS))
@@ -99,7 +99,7 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any], ref: TypeRef | N
         elif isinstance(value, list):
             result[key] = _merge_list(current if isinstance(current, list) else [], value, slot)
         else:
-            result[key] = copy.deepcopy(value)
+            result[key] = json_copy(value)
     return result
 
 
@@ -124,16 +124,16 @@ def _is_merge_list(slot: Slot) -> bool:
 
 def _merge_list(original: list[Any], patch: list[Any], slot: Slot) -> list[Any]:
     if not _is_merge_list(slot):
-        return copy.deepcopy(patch)
+        return json_copy(patch)
     assert slot.meta is not None
     key = slot.meta.merge_key
     if not any(isinstance(item, dict) for item in patch):
-        merged = _dedupe(copy.deepcopy(original) + copy.deepcopy(patch))
+        merged = _dedupe(json_copy(original) + json_copy(patch))
         return _order_like_patch(merged, patch, original, "")
     if not key:
-        return copy.deepcopy(patch)
+        return json_copy(patch)
     items = item_slot(slot)
-    result = copy.deepcopy(original)
+    result = json_copy(original)
     plain: list[dict[str, Any]] = []
     replace = False
     for item in patch:
@@ -191,7 +191,7 @@ def _strip_directives(value: Any) -> Any:
         return {k: _strip_directives(v) for k, v in value.items() if v is not None and not k.startswith("$")}
     if isinstance(value, list):
         return [_strip_directives(v) for v in value if not (isinstance(v, dict) and DIRECTIVE in v)]
-    return copy.deepcopy(value)
+    return json_copy(value)
 
 
 def _identity(item: Any, key: str) -> Any:
@@ -230,7 +230,7 @@ def _set_element_order(
     if original is None and patched is None:
         return
     if patched is None:
-        merged = copy.deepcopy(original or [])
+        merged = json_copy(original or [])
     elif original is None:
         merged = _merge_list([], patched, slot)
     else:
