@@ -15,6 +15,7 @@ from pathlib import Path
 
 from skiff.apiserver.local import LocalBackend
 from skiff.apiserver.server import ControlPlane, ServerConfig, serve
+from skiff.client.events import EventBroadcaster
 from skiff.client.factory import InformerFactory
 from skiff.client.inprocess import InProcessClient
 from skiff.client.leaderelection import LeaderElector
@@ -31,13 +32,15 @@ def start_components(plane: ControlPlane, sim_nodes: int = 0) -> None:
     identity = f"{socket.gethostname()}_{uuid.uuid4()}"
 
     async def controller_manager() -> None:
-        controllers = controllers_for(client, informers)
+        events = EventBroadcaster(client)
+        controllers = controllers_for(client, informers, events)
         for controller in controllers:
             controller.setup()
-        await asyncio.gather(*(c.run() for c in controllers))
+        await asyncio.gather(events.run(), *(c.run() for c in controllers))
 
     async def scheduler() -> None:
-        await Scheduler(client, informers).run()
+        events = EventBroadcaster(client)
+        await asyncio.gather(events.run(), Scheduler(client, informers, events=events).run())
 
     # Leases in kube-system, as kube-controller-manager and kube-scheduler hold them: two servers on one
     # store never run the same controllers at once.

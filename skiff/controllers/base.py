@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from skiff.api.meta import Obj, rfc3339
-from skiff.client.interface import EVENTS, Client, Informer, Resource, WorkQueue
+from skiff.api.meta import Obj
+from skiff.client.events import EventBroadcaster
+from skiff.client.interface import Client, Informer, Resource, WorkQueue
 
 log = logging.getLogger("skiff.controllers")
 
@@ -31,6 +32,8 @@ class ControllerContext:
     informers: InformerFactory
     new_queue: Callable[[str], WorkQueue]  # name → a fresh rate-limited queue
     clock: Callable[[], float] = field(default=lambda: asyncio.get_running_loop().time())
+    # The process's event writer; None → each controller writes its events inline (unit tests).
+    events: EventBroadcaster | None = None
 
 
 def key_of(obj: Obj) -> str:
@@ -44,26 +47,6 @@ def split_key(key: str) -> tuple[str, str]:
     return ns, name
 
 
-async def record_event(client: Client, obj: Obj, type_: str, reason: str, message: str, component: str) -> None:
-    """Post a core/v1 Event about `obj` (best effort: failures are logged, never raised)."""
-    md = obj.get("metadata") or {}
-    now = rfc3339()
-    event: Obj = {
-        "metadata": {"generateName": f"{md.get('name', 'object')}.", "namespace": md.get("namespace") or "default"},
-        "involvedObject": {"kind": obj.get("kind", ""), "apiVersion": obj.get("apiVersion", ""),
-                           "name": md.get("name", ""), "namespace": md.get("namespace", ""),
-                           "uid": md.get("uid", ""), "resourceVersion": md.get("resourceVersion", "")},
-        "reason": reason, "message": message, "type": type_,
-        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-        "reportingComponent": component, "reportingInstance": component,
-        "source": {"component": component},
-    }
-    try:
-        await client.create(EVENTS, event["metadata"]["namespace"], event, field_manager=component)
-    except Exception as e:  # events are advisory
-        log.debug("event %s for %s not recorded: %s", reason, md.get("name"), e)
-
-
 class Controller:
     """Base: subclasses set `name`, enqueue keys from informer handlers in `setup()`, implement `sync`."""
 
@@ -74,6 +57,7 @@ class Controller:
         self.ctx = ctx
         self.client = ctx.client
         self.queue = ctx.new_queue(self.name)
+        self.events = ctx.events if ctx.events is not None else EventBroadcaster(ctx.client)
 
     def setup(self) -> None:
         """Register informer handlers (they only call self.queue.add)."""

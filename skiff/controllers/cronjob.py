@@ -28,7 +28,7 @@ from skiff.api import errors
 from skiff.api.meta import Obj, parse_time, rfc3339
 from skiff.api.meta import now as wall_now
 from skiff.client.interface import CRONJOBS, JOBS, DeleteOptions, Informer
-from skiff.controllers.base import Controller, ControllerContext, key_of, record_event, split_key
+from skiff.controllers.base import Controller, ControllerContext, key_of, split_key
 from skiff.controllers.podcontrol import controller_ref, owner_reference
 
 log = logging.getLogger("skiff.controllers.cronjob")
@@ -535,8 +535,7 @@ class CronJobController(Controller):
                 )
             except errors.ApiError as e:
                 if e.code != 404:
-                    await record_event(
-                        self.client, cj, "Warning", "FailedDelete", f"Deleted job: {e}", COMPONENT
+                    await self.events.record(cj, "Warning", "FailedDelete", f"Deleted job: {e}", COMPONENT
                     )
                     raise
         status = plan.status
@@ -571,7 +570,7 @@ class CronJobController(Controller):
                 CRONJOBS, ns, {**cj, "status": status}, subresource="status", field_manager=COMPONENT
             )
         for type_, reason, message in plan.events:
-            await record_event(self.client, cj, type_, reason, message, COMPONENT)
+            await self.events.record(cj, type_, reason, message, COMPONENT)
         if failure is not None:
             raise failure
         if plan.requeue_after is not None:

@@ -35,7 +35,7 @@ from skiff.api.meta import Obj
 from skiff.api.pods import is_pod_ready as pod_ready
 from skiff.api.taints import tolerates
 from skiff.client.interface import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS, Informer, Patch
-from skiff.controllers.base import Controller, ControllerContext, key_of, record_event, split_key
+from skiff.controllers.base import Controller, ControllerContext, key_of, split_key
 from skiff.controllers.history import (
     POD_REVISION_LABEL,
     available_in,
@@ -633,14 +633,11 @@ class DaemonSetController(Controller):
                     PODS, ns, new_pod(ds, node, hash_), field_manager=COMPONENT
                 )
             except ApiError as e:
-                await record_event(
-                    self.client, ds, "Warning", "FailedCreate", f"Error creating: {e.message}", COMPONENT
+                await self.events.record(ds, "Warning", "FailedCreate", f"Error creating: {e.message}", COMPONENT
                 )
                 raise
             exp.creates.add(str(created["metadata"]["name"]))
-            await record_event(
-                self.client,
-                ds,
+            await self.events.record(ds,
                 "Normal",
                 "SuccessfulCreate",
                 f"Created pod: {created['metadata']['name']}",
@@ -654,8 +651,7 @@ class DaemonSetController(Controller):
                     continue
                 raise
             exp.deletes.add(pod_name)
-            await record_event(
-                self.client, ds, "Normal", "SuccessfulDelete", f"Deleted pod: {pod_name}", COMPONENT
+            await self.events.record(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {pod_name}", COMPONENT
             )
         if plan.deletes or plan.create_on:
             log.debug("daemonset %s/%s: created on %s, deleted %s", ns, ds_name, plan.create_on, plan.deletes)

@@ -28,7 +28,7 @@ from skiff.api.errors import ApiError
 from skiff.api.meta import Obj, now, parse_time, rfc3339
 from skiff.api.selectors import SelectorError, label_selector_matcher
 from skiff.client.interface import DEPLOYMENTS, PODS, REPLICASETS, DeleteOptions, Informer, Patch
-from skiff.controllers.base import Controller, ControllerContext, key_of, record_event
+from skiff.controllers.base import Controller, ControllerContext, key_of
 from skiff.controllers.podcontrol import adopt_patch, claim, controller_ref, owner_reference, release_patch
 
 log = logging.getLogger("skiff.controllers.deployment")
@@ -818,9 +818,7 @@ class DeploymentController(Controller):
         at = self.now()
         selector = _spec(d).get("selector") or {}
         if not (selector.get("matchLabels") or selector.get("matchExpressions")):
-            await record_event(
-                self.client,
-                _as_deployment(d),
+            await self.events.record(_as_deployment(d),
                 "Warning",
                 "SelectingAll",
                 "This deployment is selecting all pods. A non-empty selector is required.",
@@ -999,9 +997,7 @@ class DeploymentController(Controller):
                     await self._write_status(d, status)
                 raise
         if not already_exists and replicas_of(created) > 0:
-            await record_event(
-                self.client,
-                _as_deployment(d),
+            await self.events.record(_as_deployment(d),
                 "Normal",
                 "ScalingReplicaSet",
                 f"Scaled up replica set {_md(created)['name']} from 0 to {replicas_of(created)}",
@@ -1062,9 +1058,7 @@ class DeploymentController(Controller):
             )
             if size != replicas_of(rs):
                 op = "up" if size > replicas_of(rs) else "down"
-                await record_event(
-                    self.client,
-                    _as_deployment(d),
+                await self.events.record(_as_deployment(d),
                     "Normal",
                     "ScalingReplicaSet",
                     f"Scaled {op} replica set {name} from {replicas_of(rs)} to {size}",

@@ -27,7 +27,7 @@ from skiff.api.meta import Obj
 from skiff.api.meta import now as wall_now
 from skiff.api.selectors import SelectorError, label_selector_matcher, selector_to_string
 from skiff.client.interface import DEPLOYMENTS, PDBS, PODS, REPLICASETS, STATEFULSETS, Informer, Resource
-from skiff.controllers.base import Controller, ControllerContext, key_of, record_event, split_key
+from skiff.controllers.base import Controller, ControllerContext, key_of, split_key
 
 REPLICATIONCONTROLLERS = Resource("", "v1", "replicationcontrollers")
 COMPONENT = "controllermanager"  # upstream events come from the kube-controller-manager's recorder
@@ -239,9 +239,7 @@ class DisruptionController(Controller):
                     return
                 raise  # conflicts and others: requeued with back-off, the next sync re-reads the cache
             for type_, reason, message in plan.events:
-                await record_event(
-                    self.client,
-                    {"kind": "PodDisruptionBudget", "apiVersion": "policy/v1", **pdb},
+                await self.events.record({"kind": "PodDisruptionBudget", "apiVersion": "policy/v1", **pdb},
                     type_,
                     reason,
                     message,

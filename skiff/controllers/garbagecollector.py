@@ -281,6 +281,10 @@ class GarbageCollector(Controller):
         md = obj.get("metadata") or {}
         return f"{rid}/{md.get('namespace') or ''}/{md.get('name', '')}"
 
+    def _has_dependents(self, uid: str) -> bool:
+        """Cheaper than `_dependents` for an owner of thousands (a ReplicaSet re-checked on every status write)."""
+        return any(inf.by_index(OWNER_INDEX, uid) for inf in self._informers.values())
+
     def _dependents(self, uid: str) -> list[tuple[str, Obj]]:
         return [(rid, d) for rid, inf in self._informers.items() for d in inf.by_index(OWNER_INDEX, uid)]
 
@@ -344,7 +348,7 @@ class GarbageCollector(Controller):
             if owner is True:
                 continue
             states[str(ref.get("uid"))] = classify_owner(ref, owner if isinstance(owner, dict) else None)
-        action = plan_dependent(obj, states, bool(self._dependents(str(md.get("uid")))))
+        action = plan_dependent(obj, states, self._has_dependents(str(md.get("uid"))))
         await self._apply(m, obj, action)
 
     async def _apply(self, m: Monitored, obj: Obj, action: DependentAction) -> None:

@@ -45,7 +45,7 @@ from skiff.api.meta import Obj, parse_time, rfc3339
 from skiff.api.meta import now as wall_now
 from skiff.api.pods import is_pod_ready
 from skiff.client.interface import JOBS, PODS, DeleteOptions, Informer, Patch
-from skiff.controllers.base import Controller, ControllerContext, key_of, record_event, split_key
+from skiff.controllers.base import Controller, ControllerContext, key_of, split_key
 from skiff.controllers.podcontrol import (
     Expectations,
     controller_ref,
@@ -836,7 +836,7 @@ class JobController(Controller):
     async def _execute(self, key: str, job: Obj, plan: JobPlan) -> None:
         ns = (job.get("metadata") or {}).get("namespace") or ""
         for type_, reason, message in plan.events:
-            await record_event(self.client, job, type_, reason, message, COMPONENT)
+            await self.events.record(job, type_, reason, message, COMPONENT)
         failures: list[Exception] = []
         if plan.delete:
             self.expectations.expect(key, deletes=[_pod_key(p) for p in plan.delete])
@@ -866,7 +866,7 @@ class JobController(Controller):
             )
             if plan.finished_event is not None:
                 self.backoff.pop(key, None)
-                await record_event(self.client, job, *plan.finished_event, COMPONENT)
+                await self.events.record(job, *plan.finished_event, COMPONENT)
         if plan.delete_job:
             try:
                 await self.client.delete(
@@ -901,13 +901,10 @@ class JobController(Controller):
                         raise r
                     self.expectations.creation_observed(key)
                     errs.append(r if isinstance(r, Exception) else RuntimeError(str(r)))
-                    await record_event(
-                        self.client, job, "Warning", "FailedCreate", f"Error creating: {r}", COMPONENT
+                    await self.events.record(job, "Warning", "FailedCreate", f"Error creating: {r}", COMPONENT
                     )
                 else:
-                    await record_event(
-                        self.client,
-                        job,
+                    await self.events.record(job,
                         "Normal",
                         "SuccessfulCreate",
                         f"Created pod: {(r.get('metadata') or {}).get('name', '')}",
@@ -940,9 +937,7 @@ class JobController(Controller):
                     md.get("name", ""),
                     DeleteOptions(preconditions={"uid": md.get("uid", "")}),
                 )
-                await record_event(
-                    self.client,
-                    job,
+                await self.events.record(job,
                     "Normal",
                     "SuccessfulDelete",
                     f"Deleted pod: {md.get('name', '')}",
@@ -952,8 +947,7 @@ class JobController(Controller):
                 self.expectations.deletion_observed(key, _pod_key(p))  # the informer will not see it
                 if e.code != 404:
                     errs.append(e)
-                    await record_event(
-                        self.client, job, "Warning", "FailedDelete", f"Error deleting: {e}", COMPONENT
+                    await self.events.record(job, "Warning", "FailedDelete", f"Error deleting: {e}", COMPONENT
                     )
         return errs
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from skiff.client.events import EventBroadcaster
 from skiff.client.interface import Client
 from skiff.client.workqueue import RateLimitingQueue
 from skiff.controllers.base import Controller, ControllerContext, InformerFactory
@@ -20,9 +21,11 @@ from skiff.controllers.serviceaccount import ServiceAccountsController
 from skiff.controllers.statefulset import StatefulSetController
 
 
-def controllers_for(client: Client, informers: InformerFactory) -> list[Controller]:
-    """One instance of each controller, sharing the informers (upstream kube-controller-manager's defaults)."""
-    ctx = ControllerContext(client=client, informers=informers, new_queue=lambda name: RateLimitingQueue(name))
+def controllers_for(client: Client, informers: InformerFactory, events: EventBroadcaster | None = None) -> list[Controller]:
+    """One instance of each controller, sharing the informers and the event writer (upstream
+    kube-controller-manager's defaults)."""
+    ctx = ControllerContext(client=client, informers=informers, new_queue=lambda name: RateLimitingQueue(name),
+                            events=events)
     kinds: list[type[Controller]] = [
         ReplicaSetController, ReplicationManager, DeploymentController, StatefulSetController,
         DaemonSetController, JobController, CronJobController, GarbageCollector, NamespaceController,

@@ -39,7 +39,7 @@ from skiff.api.meta import Obj, parse_time, rfc3339
 from skiff.api.meta import now as wall_now
 from skiff.api.taints import tolerates
 from skiff.client.interface import LEASES, NODES, PODS, Informer
-from skiff.controllers.base import Controller, ControllerContext, key_of, record_event, split_key
+from skiff.controllers.base import Controller, ControllerContext, key_of, split_key
 
 COMPONENT = "node-controller"
 TAINT_COMPONENT = "taint-eviction-controller"
@@ -367,7 +367,7 @@ class NodeLifecycleController(Controller):
                 return
             raise
         for type_, reason, message in plan.events:
-            await record_event(self.client, _with_kind(node, "Node"), type_, reason, message, COMPONENT)
+            await self.events.record(_with_kind(node, "Node"), type_, reason, message, COMPONENT)
         if plan.mark_pods_not_ready:
             await self._mark_pods_not_ready(key, wall)
         if plan.recheck_after is not None:
@@ -387,8 +387,7 @@ class NodeLifecycleController(Controller):
                 if e.code == 404:
                     continue
                 raise
-            await record_event(
-                self.client, _with_kind(pod, "Pod"), "Warning", "NodeNotReady", "Node is not ready", COMPONENT
+            await self.events.record(_with_kind(pod, "Pod"), "Warning", "NodeNotReady", "Node is not ready", COMPONENT
             )
 
 
@@ -449,9 +448,7 @@ class TaintEvictionController(Controller):
         else:
             self.since[key] = decision.since
         if decision.cancelled:
-            await record_event(
-                self.client,
-                _with_kind(pod, "Pod"),
+            await self.events.record(_with_kind(pod, "Pod"),
                 "Normal",
                 "TaintManagerEviction",
                 f"Cancelling deletion of Pod {key}",
@@ -464,9 +461,7 @@ class TaintEvictionController(Controller):
 
     async def _evict(self, pod: Obj, key: str) -> None:
         ns, name = split_key(key)
-        await record_event(
-            self.client,
-            _with_kind(pod, "Pod"),
+        await self.events.record(_with_kind(pod, "Pod"),
             "Normal",
             "TaintManagerEviction",
             f"Marking for deletion Pod {key}",

@@ -21,7 +21,7 @@ from skiff.api.meta import Obj, now, rfc3339
 from skiff.api.pods import is_pod_ready
 from skiff.api.selectors import SelectorError, label_selector_matcher
 from skiff.client.interface import PODS, REPLICASETS, Informer, Patch, Resource
-from skiff.controllers.base import Controller, ControllerContext, key_of, record_event
+from skiff.controllers.base import Controller, ControllerContext, key_of
 from skiff.controllers.podcontrol import (
     BURST_REPLICAS,
     ORPHANS_INDEX,
@@ -84,16 +84,21 @@ def compute_status(rs: Obj, pods: Sequence[Obj], manage_error: str | None, diff:
     template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     min_ready = int(spec.get("minReadySeconds") or 0)
     status: Obj = copy.deepcopy(rs.get("status") or {})
+    # One pass over the pods (a ReplicaSet of 10,000 is re-counted on every pod status change).
+    labeled = ready = available = 0
+    wanted = template_labels.items()
+    for p in pods:
+        labels = (p.get("metadata") or {}).get("labels") or {}
+        if all(labels.get(k) == v for k, v in wanted):
+            labeled += 1
+        if is_pod_ready(p):
+            ready += 1
+            if min_ready <= 0 or is_pod_available(p, min_ready, at):
+                available += 1
     status["replicas"] = len(pods)
-    status["fullyLabeledReplicas"] = sum(
-        1
-        for p in pods
-        if all(
-            ((p.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in template_labels.items()
-        )
-    )
-    status["readyReplicas"] = sum(1 for p in pods if is_pod_ready(p))
-    status["availableReplicas"] = sum(1 for p in pods if is_pod_available(p, min_ready, at))
+    status["fullyLabeledReplicas"] = labeled
+    status["readyReplicas"] = ready
+    status["availableReplicas"] = available
     status["observedGeneration"] = (rs.get("metadata") or {}).get("generation", 0)
     conditions = [c for c in status.get("conditions") or () if c.get("type") != REPLICA_FAILURE]
     failure = next((c for c in status.get("conditions") or () if c.get("type") == REPLICA_FAILURE), None)
@@ -356,18 +361,14 @@ class ReplicaSetController(Controller):
         try:
             created = await self.client.create(PODS, ns, pod, field_manager=self.name)
         except ApiError as e:
-            await record_event(
-                self.client,
-                self._event_obj(rs),
+            await self.events.record(self._event_obj(rs),
                 "Warning",
                 "FailedCreate",
                 f"Error creating: {e.message}",
                 self.name,
             )
             raise
-        await record_event(
-            self.client,
-            self._event_obj(rs),
+        await self.events.record(self._event_obj(rs),
             "Normal",
             "SuccessfulCreate",
             f"Created pod: {created['metadata']['name']}",
@@ -381,18 +382,14 @@ class ReplicaSetController(Controller):
         except ApiError as e:
             if e.code == 404:
                 return
-            await record_event(
-                self.client,
-                self._event_obj(rs),
+            await self.events.record(self._event_obj(rs),
                 "Warning",
                 "FailedDelete",
                 f"Error deleting: {e.message}",
                 self.name,
             )
             raise
-        await record_event(
-            self.client,
-            self._event_obj(rs),
+        await self.events.record(self._event_obj(rs),
             "Normal",
             "SuccessfulDelete",
             f"Deleted pod: {pmd.get('name', '')}",

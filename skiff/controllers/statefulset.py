@@ -43,7 +43,7 @@ from skiff.client.interface import (
     Patch,
     Resource,
 )
-from skiff.controllers.base import Controller, ControllerContext, key_of, record_event, split_key
+from skiff.controllers.base import Controller, ControllerContext, key_of, split_key
 from skiff.controllers.history import (
     HASH_LABEL,
     POD_REVISION_LABEL,
@@ -605,9 +605,7 @@ class StatefulSetController(Controller):
                     await self.client.create(PVCS, ns, claim, field_manager=COMPONENT)
                 except ApiError as e:
                     if e.reason != "AlreadyExists":
-                        await record_event(
-                            self.client,
-                            sts,
+                        await self.events.record(sts,
                             "Warning",
                             "FailedCreate",
                             f"create Claim {claim['metadata']['name']} for Pod "
@@ -617,9 +615,7 @@ class StatefulSetController(Controller):
                         )
                         raise
                 else:
-                    await record_event(
-                        self.client,
-                        sts,
+                    await self.events.record(sts,
                         "Normal",
                         "SuccessfulCreate",
                         f"create Claim {claim['metadata']['name']} Pod {c.pod['metadata']['name']} "
@@ -632,17 +628,14 @@ class StatefulSetController(Controller):
             except ApiError as e:
                 if e.reason == "AlreadyExists":
                     continue
-                await record_event(
-                    self.client,
-                    sts,
+                await self.events.record(sts,
                     "Warning",
                     "FailedCreate",
                     f"create {pod_ref} failed error: {e.message}",
                     COMPONENT,
                 )
                 raise
-            await record_event(
-                self.client, sts, "Normal", "SuccessfulCreate", f"create {pod_ref} successful", COMPONENT
+            await self.events.record(sts, "Normal", "SuccessfulCreate", f"create {pod_ref} successful", COMPONENT
             )
         for name in plan.deletes:
             try:
@@ -651,9 +644,7 @@ class StatefulSetController(Controller):
                 if e.code == 404:
                     continue
                 raise
-            await record_event(
-                self.client,
-                sts,
+            await self.events.record(sts,
                 "Normal",
                 "SuccessfulDelete",
                 f"delete Pod {name} in StatefulSet {sts['metadata']['name']} successful",

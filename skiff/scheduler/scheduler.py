@@ -22,11 +22,12 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from skiff.api.errors import ApiError
 from skiff.api.meta import rfc3339
-from skiff.client.interface import EVENTS, NAMESPACES, NODES, PODS, Client, Informer, Patch, Resource
+from skiff.client.events import EventBroadcaster
+from skiff.client.interface import NAMESPACES, NODES, PODS, Client, Informer, Patch, Resource
 from skiff.scheduler.framework import Framework, ScheduleResult
 from skiff.scheduler.plugins import default_framework
 from skiff.scheduler.snapshot import Obj, PodInfo, Snapshot
@@ -138,8 +139,11 @@ class Scheduler:
         scheduler_name: str = DEFAULT_SCHEDULER_NAME,
         clock: Callable[[], float] | None = None,
         max_concurrent_binds: int = 64,
+        events: EventBroadcaster | None = None,
     ) -> None:
         self.client = client
+        # Without the process's event writer, events are written inline (unit tests).
+        self.events = events if events is not None else EventBroadcaster(client)
         self.scheduler_name = scheduler_name
         self.framework = framework or default_framework()
         self.snapshot = Snapshot()
@@ -413,36 +417,7 @@ class Scheduler:
             log.debug("PodScheduled condition of %s not set: %s", info.key, e)
 
     async def _event(self, pod: Obj, type_: str, reason: str, message: str, action: str) -> None:
-        md = pod.get("metadata") or {}
-        ns = md.get("namespace") or "default"
-        now = rfc3339()
-        event: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{md.get('name', 'pod')}.", "namespace": ns},
-            "involvedObject": {
-                "kind": "Pod",
-                "apiVersion": "v1",
-                "name": md.get("name", ""),
-                "namespace": ns,
-                "uid": md.get("uid", ""),
-                "resourceVersion": md.get("resourceVersion", ""),
-            },
-            "reason": reason,
-            "message": message,
-            "type": type_,
-            "action": action,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-            "reportingComponent": self.scheduler_name,
-            "reportingInstance": self.scheduler_name,
-            "source": {"component": self.scheduler_name},
-        }
-        try:
-            await self.client.create(EVENTS, ns, event, field_manager=self.scheduler_name)
-        except Exception as e:  # events are advisory
-            log.debug("event %s for %s not recorded: %s", reason, md.get("name"), e)
+        await self.events.record(pod, type_, reason, message, self.scheduler_name, action)
 
     def close(self) -> None:
         for t in self._timers.values():
