@@ -30,7 +30,11 @@ _ALWAYS_PRESENT = frozenset(
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    """Compact JSON with sorted keys and raw UTF-8, as upstream's path elements spell values."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # beyond orjson (integers over 64 bits): the standard encoder writes the same text
+        return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
 def list_kind(slot: Slot) -> tuple[str, tuple[str, ...]]:
