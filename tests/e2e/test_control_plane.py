@@ -226,3 +226,58 @@ spec:
     pod = json.loads(cluster.kubectl("get", "pod", "huge", "-o", "json").stdout)
     assert pod["status"]["phase"] == "Pending"
     cluster.kubectl("delete", "pod", "huge")
+
+
+def test_cordon_drain_uncordon_honours_the_disruption_budget(cluster: ServerProcess, tmp_path: Path) -> None:
+    apply(cluster, tmp_path, "drain.yaml", """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: drainme}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: drainme}}
+  template:
+    metadata: {labels: {app: drainme}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: c, image: busybox}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: drainme}
+spec:
+  minAvailable: 2
+  selector: {matchLabels: {app: drainme}}
+""")
+    cluster.kubectl("rollout", "status", "deployment/drainme", "--timeout=90s")
+    wait_for(lambda: cluster.kubectl_json("get", "pdb", "drainme")["status"].get("disruptionsAllowed") == 1,
+             "the budget to allow one disruption")
+    node = pods(cluster, "app=drainme")[0]["spec"]["nodeName"]
+    try:
+        cluster.kubectl("cordon", node)
+        assert "SchedulingDisabled" in cluster.kubectl("get", "node", node).stdout
+        out = cluster.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--force",
+                              "--timeout=120s", timeout=150).stdout
+        assert f"node/{node} drained" in out
+        # Evictions went through the budget: never fewer than minAvailable ready, and the node is empty of them.
+        cluster.kubectl("rollout", "status", "deployment/drainme", "--timeout=90s")
+        live = [p for p in pods(cluster, "app=drainme") if not p["metadata"].get("deletionTimestamp")]
+        assert len(live) == 3 and all(p["spec"]["nodeName"] != node for p in live)
+        # A direct eviction that would break the budget is refused with 429, as `kubectl drain` relies on.
+        cluster.kubectl("scale", "deployment/drainme", "--replicas=2")
+        wait_for(lambda: len([p for p in pods(cluster, "app=drainme")
+                              if not p["metadata"].get("deletionTimestamp")]) == 2, "two replicas")
+        wait_for(lambda: cluster.kubectl_json("get", "pdb", "drainme")["status"].get("disruptionsAllowed") == 0,
+                 "the budget to allow no disruption")
+        victim = pods(cluster, "app=drainme")[0]["metadata"]["name"]
+        status, body = cluster.request("POST", f"/api/v1/namespaces/default/pods/{victim}/eviction",
+                                       {"apiVersion": "policy/v1", "kind": "Eviction",
+                                        "metadata": {"name": victim, "namespace": "default"}})
+        assert status == 429, body
+        assert "Cannot evict pod as it would violate the pod's disruption budget." in body["message"]
+    finally:
+        cluster.kubectl("uncordon", node)
+    node_obj = cluster.kubectl_json("get", "node", node)
+    assert not node_obj["spec"].get("unschedulable")
+    cluster.kubectl("delete", "deployment", "drainme")
+    cluster.kubectl("delete", "pdb", "drainme")
