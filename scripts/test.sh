@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 . .venv/bin/activate
-ruff check skiff tests bench
+ruff check skiff tests bench setup.py
 mypy
 lint-imports
 exec pytest -q -p no:cacheprovider "$@"
