@@ -15,15 +15,17 @@ from skiff.controllers.endpointslice import EndpointSliceController
 from skiff.controllers.garbagecollector import GarbageCollector
 from skiff.controllers.job import JobController
 from skiff.controllers.namespace import NamespaceController
+from skiff.controllers.nodeipam import DEFAULT_CLUSTER_CIDR, NodeIpamController
 from skiff.controllers.nodelifecycle import NodeLifecycleController, TaintEvictionController
 from skiff.controllers.replicaset import ReplicaSetController, ReplicationManager
 from skiff.controllers.serviceaccount import ServiceAccountsController
 from skiff.controllers.statefulset import StatefulSetController
 
 
-def controllers_for(client: Client, informers: InformerFactory, events: EventBroadcaster | None = None) -> list[Controller]:
+def controllers_for(client: Client, informers: InformerFactory, events: EventBroadcaster | None = None,
+                    cluster_cidr: str = DEFAULT_CLUSTER_CIDR) -> list[Controller]:
     """One instance of each controller, sharing the informers and the event writer (upstream
-    kube-controller-manager's defaults)."""
+    kube-controller-manager's defaults); node pod CIDRs come from `cluster_cidr`."""
     ctx = ControllerContext(client=client, informers=informers, new_queue=lambda name: RateLimitingQueue(name),
                             events=events)
     kinds: list[type[Controller]] = [
@@ -32,4 +34,4 @@ def controllers_for(client: Client, informers: InformerFactory, events: EventBro
         ServiceAccountsController, EndpointsController, EndpointSliceController, NodeLifecycleController,
         TaintEvictionController, DisruptionController,
     ]
-    return [kind(ctx) for kind in kinds]
+    return [*(kind(ctx) for kind in kinds), NodeIpamController(ctx, cluster_cidr)]
