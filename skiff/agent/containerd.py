@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from skiff.agent.cri.client import CRIClient, CRIError
+from skiff.util.fs import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +245,7 @@ def write_registry_host(
         raise ValueError(f"not a registry host[:port]: {registry!r}")
     path = cfg.registry_config_dir / registry / "hosts.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, hosts_toml(endpoint, skip_verify=skip_verify))
+    write_atomic(path, hosts_toml(endpoint, skip_verify=skip_verify).encode(), 0o644)
     return path
 
 
@@ -323,12 +324,6 @@ def unmount_under(root: Path) -> list[Path]:
 
 
 # ---- the child process ----
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -435,7 +430,7 @@ class ManagedContainerd:
             return None
 
     def _write_config(self, text: str) -> None:
-        _write_atomic(self.config.config_path, text)
+        write_atomic(self.config.config_path, text.encode(), 0o644)
 
     def _our_pid(self) -> int | None:
         """The pid from the pid file if that process is a containerd running our config file."""
@@ -467,7 +462,7 @@ class ManagedContainerd:
                 start_new_session=True,  # survives the agent (adoption) and its terminal's signals
             )
         self.pid, self.adopted = self._proc.pid, False
-        _write_atomic(self.config.pid_path, f"{self._proc.pid}\n")
+        write_atomic(self.config.pid_path, f"{self._proc.pid}\n".encode(), 0o644)
         log.info("started containerd pid %d on %s", self._proc.pid, self.socket_path)
 
     async def _answers(self, timeout: float) -> bool:
