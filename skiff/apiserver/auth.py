@@ -26,13 +26,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
 from skiff.api.errors import ApiError, qualified
-from skiff.apiserver.certs import (
-    ADMIN_USER,
-    MASTERS_GROUP,
-    Credentials,
-    ca_hash,
-    parse_node_token,
-)
+from skiff.apiserver.certs import ADMIN_USER, MASTERS_GROUP, Credentials
+from skiff.util.nodetoken import ca_hash, parse_node_token
 
 AUTHENTICATED_GROUP = "system:authenticated"
 NODES_GROUP = "system:nodes"

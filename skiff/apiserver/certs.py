@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import ipaddress
 import os
 import secrets
@@ -41,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from skiff.util.fs import write_atomic
+from skiff.util.nodetoken import ca_hash, format_node_token, parse_node_token
 
 ADMIN_USER = "admin"
 MASTERS_GROUP = "system:masters"
@@ -63,8 +63,6 @@ SERVICE_DNS_NAMES: tuple[str, ...] = (
     "kubernetes.default.svc.cluster.local",
 )
 
-_NODE_TOKEN_PREFIX = "K10"
-_NODE_TOKEN_USER_PART = "server"
 
 
 class CredentialsError(Exception):
@@ -374,25 +372,6 @@ def _load_pair(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, ec.El
 
 
 # ---------------------------------------------------------------------------------------------- tokens
-
-
-def ca_hash(ca_pem: bytes) -> str:
-    """sha256 hex of the CA bundle, the pin k3s puts in its `K10…` tokens so joining nodes can verify the CA."""
-    return hashlib.sha256(ca_pem).hexdigest()
-
-
-def format_node_token(ca_pem: bytes, secret: str) -> str:
-    return f"{_NODE_TOKEN_PREFIX}{ca_hash(ca_pem)}::{_NODE_TOKEN_USER_PART}:{secret}"
-
-
-def parse_node_token(token: str) -> tuple[str | None, str]:
-    """(CA hash or None, secret) of a node token: full `K10<hash>::server:<secret>` or the bare secret (k3s)."""
-    token = token.strip()
-    if token.startswith(_NODE_TOKEN_PREFIX) and "::" in token:
-        head, _, cred = token.partition("::")
-        _, _, secret = cred.partition(":")
-        return head[len(_NODE_TOKEN_PREFIX) :], secret
-    return None, token
 
 
 def _load_or_create_token(path: Path, make: Callable[[], str]) -> str:

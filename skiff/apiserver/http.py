@@ -52,7 +52,7 @@ def _pb_string(field: int, value: bytes) -> bytes:
 # gnostic openapi_v2.Document{swagger: "2.0", info: Info{title, version}} (field numbers from openapiv2.proto).
 GNOSTIC_V2_STUB = _pb_string(1, b"2.0") + _pb_string(2, _pb_string(1, b"Kubernetes") + _pb_string(2, b"v1.32.0"))
 USER_KEY = web.RequestKey("user", UserInfo)  # the authenticated caller of a request
-HEALTH_PATHS = {"/healthz", "/livez", "/readyz", "/version"}
+HEALTH_PATHS = {"/healthz", "/livez", "/readyz", "/version", "/cacerts"}
 BOOKMARK_INTERVAL = 30.0
 KUBE_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0+skiff", "gitCommit": "skiff",
                 "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "python3.11",
@@ -121,6 +121,9 @@ class APIServer:
         self._docs: discovery.DiscoveryDocs | None = None
         self.openapi: Any = None  # skiff.apiserver.openapi.OpenAPI, set by the server
         self.ready = False
+        # The cluster CA, served unauthenticated at /cacerts as k3s does: a joining agent checks it against the
+        # hash pinned in its node token before trusting the server.
+        self.ca_pem = b""
         self._watches: set[asyncio.Task[Any]] = set()
         self.extra_handlers: dict[tuple[str, str, str], Callable[[web.Request, UserInfo, Target | None], Awaitable[web.StreamResponse]]] = {}
         self.virtual: dict[tuple[str, str, str], tuple[ResourceInfo, Callable[[UserInfo, Obj], Awaitable[Obj]]]] = {}
@@ -158,6 +161,7 @@ class APIServer:
         for p in ("/healthz", "/livez", "/readyz"):
             r.add_get(p, self._health)
         r.add_get("/version", self._version)
+        r.add_get("/cacerts", self._cacerts)
         r.add_get("/api", self._api_root)
         r.add_get("/apis", self._apis_root)
         r.add_get("/openapi/v2", self._openapi_v2)
@@ -172,6 +176,11 @@ class APIServer:
     async def _close_watches(self, app: web.Application) -> None:
         for t in list(self._watches):
             t.cancel()
+
+    async def _cacerts(self, request: web.Request) -> web.Response:
+        if not self.ca_pem:
+            raise errors.unknown_url()
+        return web.Response(body=self.ca_pem, content_type="text/plain")
 
     async def _version(self, request: web.Request) -> web.Response:
         return json_response(KUBE_VERSION)

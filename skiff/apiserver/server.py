@@ -59,6 +59,7 @@ class ControlPlane:
         self.store = store
         self.creds = creds
         self.api = APIServer(Authenticator(creds), AdminAuthorizer())
+        self.api.ca_pem = creds.ca_cert.read_bytes()
         self.registries: dict[tuple[str, str], Registry] = {}  # (group, plural) of the storage version
         self._tasks: list[asyncio.Task[Any]] = []
         self._custom: set[tuple[str, str, str]] = set()

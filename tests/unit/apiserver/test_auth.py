@@ -36,6 +36,7 @@ from skiff.apiserver.auth import (
     rule_allows,
 )
 from skiff.apiserver.certs import Credentials, bootstrap, issue_client_cert
+from skiff.util.nodetoken import parse_node_token
 
 AUTHN = "system:authenticated"
 
@@ -93,12 +94,12 @@ def test_bearer_token(header: str | None, token: str | None) -> None:
             id="node-token",
         ),
         pytest.param(
-            lambda c: "Bearer " + certs.parse_node_token(c.node_token)[1],
+            lambda c: "Bearer " + parse_node_token(c.node_token)[1],
             ("system:node-bootstrap", ("system:nodes", AUTHN)),
             id="node-token-bare-secret",
         ),
         pytest.param(
-            lambda c: "Bearer K10" + "0" * 64 + "::server:" + certs.parse_node_token(c.node_token)[1],
+            lambda c: "Bearer K10" + "0" * 64 + "::server:" + parse_node_token(c.node_token)[1],
             None,
             id="node-token-pinned-to-another-ca",
         ),
