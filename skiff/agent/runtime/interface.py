@@ -95,6 +95,8 @@ class SandboxConfig:
     run_as_group: int | None = None
     supplemental_groups: list[int] = field(default_factory=list)
     seccomp_runtime_default: bool = False
+    privileged: bool = False  # some container of the pod is privileged (containerd refuses it otherwise)
+    share_process_namespace: bool = False  # pod.spec.shareProcessNamespace: one PID namespace for the pod
 
 
 @dataclass
