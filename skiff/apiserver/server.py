@@ -21,6 +21,9 @@ from aiohttp import web
 from skiff.api import errors
 from skiff.api.meta import Obj
 from skiff.apiserver import reviews, subresources
+from skiff.apiserver.admission import RegistryLookup
+from skiff.apiserver.admission.plugins import default_chain
+from skiff.apiserver.admission.priority import system_class
 from skiff.apiserver.auth import AdminAuthorizer, Authenticator
 from skiff.apiserver.certs import Credentials, bootstrap
 from skiff.apiserver.http import APIServer, Served, model_of
@@ -63,6 +66,8 @@ class ControlPlane:
         self.registries: dict[tuple[str, str], Registry] = {}  # (group, plural) of the storage version
         self._tasks: list[asyncio.Task[Any]] = []
         self._custom: set[tuple[str, str, str]] = set()
+        # Admission plugins read other objects through the registries (filled in below).
+        self.admission = default_chain(RegistryLookup(self.registries))
         for strategy in builtin_strategies():
             self._register(strategy)
         reviews.install(self.api)
@@ -88,6 +93,7 @@ class ControlPlane:
             self.api.add(Served(info, core, events_conv.core_to_events_v1, from_events_v1, model_of(info)))
             return
         registry = Registry(self.store, strategy, self._namespace)
+        registry.admission = self.admission
         self.registries[(info.group, info.plural)] = registry
         self.api.add(Served(info, registry, _identity, _identity, model_of(info)))
         for other in strategy.other_versions:
@@ -106,6 +112,12 @@ class ControlPlane:
             if await ns.try_get("", name) is None:
                 with contextlib.suppress(errors.ApiError):
                     await ns.create("", {"metadata": {"name": name}}, WriteOptions(field_manager="skiff-server"))
+        # The built-in PriorityClasses, as upstream's apiserver bootstraps them, so `kubectl get pc` lists them.
+        pcs = self.registries[("scheduling.k8s.io", "priorityclasses")]
+        for name in ("system-node-critical", "system-cluster-critical"):
+            if await pcs.try_get("", name) is None:
+                with contextlib.suppress(errors.ApiError):
+                    await pcs.create("", system_class(name), WriteOptions(field_manager="skiff-server"))
 
     # --- custom resources ----------------------------------------------------------------------------
 
@@ -126,6 +138,7 @@ class ControlPlane:
                 key = (i.group, i.version, i.plural)
                 existing = self.api.served.get(key)
                 registry = Registry(self.store, strategy, self._namespace)
+                registry.admission = self.admission  # count/<resource>.<group> quotas cover custom resources
                 version = i.api_version
 
                 def to_served(o: Obj, v: str = version) -> Obj:

@@ -18,6 +18,7 @@ from skiff.controllers.namespace import NamespaceController
 from skiff.controllers.nodeipam import DEFAULT_CLUSTER_CIDR, NodeIpamController
 from skiff.controllers.nodelifecycle import NodeLifecycleController, TaintEvictionController
 from skiff.controllers.replicaset import ReplicaSetController, ReplicationManager
+from skiff.controllers.resourcequota import ResourceQuotaController
 from skiff.controllers.serviceaccount import ServiceAccountsController
 from skiff.controllers.statefulset import StatefulSetController
 
@@ -32,6 +33,6 @@ def controllers_for(client: Client, informers: InformerFactory, events: EventBro
         ReplicaSetController, ReplicationManager, DeploymentController, StatefulSetController,
         DaemonSetController, JobController, CronJobController, GarbageCollector, NamespaceController,
         ServiceAccountsController, EndpointsController, EndpointSliceController, NodeLifecycleController,
-        TaintEvictionController, DisruptionController,
+        TaintEvictionController, DisruptionController, ResourceQuotaController,
     ]
     return [*(kind(ctx) for kind in kinds), NodeIpamController(ctx, cluster_cidr)]

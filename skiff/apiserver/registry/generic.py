@@ -35,6 +35,7 @@ from skiff.api.selectors import (
     label_matcher,
     parse_field_selector,
 )
+from skiff.apiserver.admission import CREATE, UPDATE, Attributes, Chain
 from skiff.apiserver.patch.apply import update_managed_fields
 from skiff.apiserver.registry.strategy import Strategy
 from skiff.storage.interface import (
@@ -156,6 +157,8 @@ class Registry:
         self.model = model_for(self.info.group, self.info.version, self.info.kind)
         # Recently watched values by (key, revision), oldest first: see `_decode_shared`.
         self._decoded: dict[tuple[str, int], Obj] = {}
+        # Admission plugins (set by the ControlPlane); None in tests that use a bare registry.
+        self.admission: Chain | None = None
 
     def ignored_fields(self, subresource: str) -> tuple[str, ...]:
         """Fields a write cannot own: with a status subresource, status on the main resource and spec on /status
@@ -361,10 +364,17 @@ class Registry:
             md.pop("generation", None)
         self.strategy.prepare_for_create(obj)
         self.strategy.defaults(obj)
+        # Admission, as upstream orders it: mutating plugins before validation, validating ones last.
+        attrs: Attributes | None = None
+        if self.admission is not None:
+            attrs = Attributes(CREATE, self.info, namespace, md.get("name") or "", obj, None, opts.subresource, opts.dry_run)
+            await self.admission.admit(attrs)
         errs = self._validate_metadata(obj, namespace) + self.strategy.validate(obj)
         if errs:
             raise self._invalid(md.get("name") or md.get("generateName") or "", errs)
         await self._check_namespace(namespace, md["name"], creating=True)
+        if self.admission is not None and attrs is not None:
+            await self.admission.validate(attrs)
         if not opts.applied:
             md.pop("managedFields", None)  # the server records ownership; what a client sends on create is not kept
         self._track(None, obj, opts)
@@ -432,10 +442,20 @@ class Registry:
             if precondition_rv and old["metadata"]["resourceVersion"] != precondition_rv:
                 raise self._conflict(name)
             # A second decode is the cheapest private copy for `mutate` to change.
-            prepared = self._prepare_update(mutate(decode(current)), old, opts, bypass_status_split)
+            desired = mutate(decode(current))
+            # Admission on every attempt: mutating plugins before the strategy and validation, validating
+            # ones on the prepared object. Subresources with their own rules (bypass) are not admitted.
+            attrs: Attributes | None = None
+            if self.admission is not None and not bypass_status_split:
+                attrs = Attributes(UPDATE, self.info, namespace, name, desired, old, opts.subresource, opts.dry_run)
+                await self.admission.admit(attrs)
+            prepared = self._prepare_update(desired, old, opts, bypass_status_split)
             if prepared is None:  # nothing changed: no write, same resourceVersion (as upstream)
                 return old
             new = prepared
+            if self.admission is not None and attrs is not None:
+                attrs.object = new
+                await self.admission.validate(attrs)
             if opts.dry_run:
                 return new
             if self._finalized(new):

@@ -15,7 +15,7 @@ from sched_helpers import node, pod
 from skiff.apiserver.local import LocalBackend
 from skiff.client.factory import InformerFactory
 from skiff.client.inprocess import InProcessClient
-from skiff.client.interface import EVENTS, NODES, PODS, DeleteOptions, ListOptions
+from skiff.client.interface import EVENTS, NODES, PODS, DeleteOptions, ListOptions, Resource
 from skiff.scheduler.plugins import default_framework
 from skiff.scheduler.scheduler import Scheduler, responsible_for
 from skiff.testing import start_control_plane
@@ -172,7 +172,8 @@ async def test_scheduler_preempts_lower_priority_pod(client: InProcessClient) ->
     low = {"apiVersion": "v1", "kind": "Pod", **pod("low", "2", node_name="a")}
     await client.create(PODS, "default", low)
     hi = {"apiVersion": "v1", "kind": "Pod", **pod("hi", "1")}
-    hi["spec"]["priority"] = 1000
+    await client.create(Resource("scheduling.k8s.io", "v1", "priorityclasses"), "", {"metadata": {"name": "high"}, "value": 1000})
+    hi["spec"]["priorityClassName"] = "high"
     await client.create(PODS, "default", hi)
     factory = InformerFactory(client)
     sched = Scheduler(client, factory, default_framework(seed=0))

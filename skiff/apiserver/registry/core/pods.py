@@ -43,10 +43,6 @@ UPDATABLE_POD_SPEC_FIELDS = ",".join(
     )
 )
 
-# Priorities of the built-in system PriorityClasses (upstream scheduling/types.go); other classes are
-# resolved by the Priority admission step, not here.
-SYSTEM_PRIORITIES = {"system-node-critical": 2000001000, "system-cluster-critical": 2000000000}
-
 POD_SUCCESS_CONDITIONS = [
     {
         "type": "Completed",
@@ -263,18 +259,14 @@ class PodStrategy(Strategy):
         spec.setdefault("enableServiceLinks", True)
 
     def prepare_for_create(self, obj: Obj) -> None:
-        """Status starts as Pending with the QoS class; priority as the Priority admission plugin sets it.
-        Defaults are applied first because the QoS class depends on requests defaulted from limits (the
-        generic store runs `prepare_for_create` before `defaults`; defaulting is idempotent)."""
+        """Status starts as Pending with the QoS class. Defaults are applied first because the QoS class
+        depends on requests defaulted from limits (the generic store runs `prepare_for_create` before
+        `defaults`; defaulting is idempotent). spec.priority and preemptionPolicy are left to the Priority
+        admission plugin (`skiff/apiserver/admission/priority.py`), which must see what the client sent."""
         self.defaults(obj)
         super().prepare_for_create(obj)
         spec = obj.get("spec")
         if isinstance(spec, dict):
-            # Priority admission with no global default class: priority 0, PreemptLowerPriority.
-            pc = spec.get("priorityClassName")
-            if "priority" not in spec:
-                spec["priority"] = SYSTEM_PRIORITIES.get(pc or "", 0)
-            spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
             add_default_tolerations(spec)
 
     def initial_status(self, obj: Obj) -> None:

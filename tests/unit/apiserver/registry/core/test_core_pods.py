@@ -296,7 +296,7 @@ def test_create_defaults_and_status() -> None:
     S.defaults(p)
     spec = p["spec"]
     assert spec["enableServiceLinks"] is True
-    assert spec["priority"] == 0 and spec["preemptionPolicy"] == "PreemptLowerPriority"
+    assert "priority" not in spec and "preemptionPolicy" not in spec  # set by the Priority admission plugin
     assert spec["containers"][0]["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}
     assert p["status"] == {"phase": "Pending", "qosClass": "Guaranteed"}
 
