@@ -55,3 +55,29 @@ async def join(server: str, token: str, data_dir: Path, ca_file: Path | None = N
     write_atomic(data_dir / "server-ca.crt", ca, 0o644)
     ctx = ssl.create_default_context(cadata=ca.decode())
     return HTTPSClient(server, ctx, token=token.strip())
+
+
+def serving_context(data_dir: Path, cert_pem: bytes, key_pem: bytes, ca_pem: bytes) -> ssl.SSLContext:
+    """The agent stream server's TLS: our node certificate, and only clients with a certificate from the
+    cluster CA (the API server's kubelet client) may connect, as the kubelet's `--client-ca-file`."""
+    tls = data_dir / "tls"
+    write_atomic(tls / "agent.crt", cert_pem, 0o644)
+    write_atomic(tls / "agent.key", key_pem, 0o600)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cadata=ca_pem.decode())
+    ctx.load_cert_chain(tls / "agent.crt", tls / "agent.key")
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+async def request_serving_context(server: str, token: str, ca_pem: bytes, data_dir: Path, node_name: str,
+                                  addresses: list[str]) -> ssl.SSLContext:
+    """Ask the server for this node's serving certificate (`POST /v1-skiff/serving-cert`) and build the context."""
+    ctx = ssl.create_default_context(cadata=ca_pem.decode())
+    async with aiohttp.ClientSession() as session, session.post(
+        server.rstrip("/") + "/v1-skiff/serving-cert", ssl=ctx, json={"nodeName": node_name, "addresses": addresses},
+        headers={"Authorization": f"Bearer {token.strip()}"}, timeout=aiohttp.ClientTimeout(total=30),
+    ) as resp:
+        body = await resp.json(content_type=None)
+        if resp.status != 200:
+            raise JoinError(f"{server} refused a serving certificate for {node_name}: {body.get('message', resp.status)}")
+    return serving_context(data_dir, body["cert"].encode(), body["key"].encode(), body["ca"].encode())

@@ -545,3 +545,18 @@ def issue_client_cert(
     ca, ca_key = pair
     cert, key = _issue_leaf(ca, ca_key, client_subject(user, groups), ExtendedKeyUsageOID.CLIENT_AUTH, days)
     return _cert_pem(cert), _key_pem(key)
+
+
+def issue_node_serving_cert(creds: Credentials, node_name: str, ips: Sequence[str]) -> tuple[bytes, bytes]:
+    """A serving certificate (PEM cert, PEM key) for a node agent's stream server: CN `system:node:<name>`,
+    SANs the node name and its addresses, as the kubelet's serving certificate (kubelet-serving signer)."""
+    if not node_name:
+        raise ValueError("a node serving certificate needs the node name")
+    pair = _load_pair(creds.ca_cert, creds.ca_key)
+    if pair is None:
+        raise CredentialsError(f"cannot load the CA from {creds.ca_cert} and {creds.ca_key}")
+    ca, ca_key = pair
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node_name}")])
+    cert, key = _issue_leaf(ca, ca_key, subject, ExtendedKeyUsageOID.SERVER_AUTH, SERVING_DAYS, [node_name], list(ips))
+    return _cert_pem(cert), _key_pem(key)

@@ -86,6 +86,21 @@ class Target:
     rest: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ReadRequest:
+    """A GET of a read-only virtual resource (`add_read_only`): one object when `name` is set, else a list
+    in `namespace` ("" = all namespaces). `as_table` asks for a meta.k8s.io/v1 Table."""
+
+    namespace: str
+    name: str
+    label_selector: str = ""
+    field_selector: str = ""
+    as_table: bool = False
+
+
+ReadHandler = Callable[[UserInfo, ReadRequest], Awaitable[Obj]]
+
+
 def _bool(value: str | None) -> bool:
     return (value or "").lower() in ("true", "1")
 
@@ -127,6 +142,9 @@ class APIServer:
         self._watches: set[asyncio.Task[Any]] = set()
         self.extra_handlers: dict[tuple[str, str, str], Callable[[web.Request, UserInfo, Target | None], Awaitable[web.StreamResponse]]] = {}
         self.virtual: dict[tuple[str, str, str], tuple[ResourceInfo, Callable[[UserInfo, Obj], Awaitable[Obj]]]] = {}
+        self.read_only: dict[tuple[str, str, str], tuple[ResourceInfo, ReadHandler]] = {}
+        # Non-Kubernetes endpoints behind the same authentication (node certificates, the Marathon API).
+        self.extra_routes: list[tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]] = []
 
     # --- registration --------------------------------------------------------------------------------
 
@@ -144,8 +162,14 @@ class APIServer:
         self.virtual[(info.group, info.version, info.plural)] = (info, handler)
         self._docs = None
 
+    def add_read_only(self, info: ResourceInfo, handler: ReadHandler) -> None:
+        """A get/list-only resource computed per request (metrics.k8s.io NodeMetrics, PodMetrics)."""
+        self.read_only[(info.group, info.version, info.plural)] = (info, handler)
+        self._docs = None
+
     def resources(self) -> list[ResourceInfo]:
-        return [s.info for s in self.served.values()] + [i for i, _ in self.virtual.values()]
+        return ([s.info for s in self.served.values()] + [i for i, _ in self.virtual.values()]
+                + [i for i, _ in self.read_only.values()])
 
     @property
     def docs(self) -> discovery.DiscoveryDocs:
@@ -169,6 +193,8 @@ class APIServer:
         r.add_get("/openapi/v3/{tail:.*}", self._openapi_v3)
         r.add_route("*", "/api/{tail:.*}", self._resource)
         r.add_route("*", "/apis/{tail:.*}", self._resource)
+        for method, path, handler in self.extra_routes:  # before the catch-all: the first match wins
+            r.add_route(method, path, handler)
         r.add_route("*", "/{tail:.*}", self._not_found)
         app.on_shutdown.append(self._close_watches)
         return app
@@ -328,6 +354,10 @@ class APIServer:
             return web.Response(body=doc, content_type=JSON)
         if (group, version, rest[0]) in self.virtual and len(rest) == 1:
             return await self._virtual(request, user, group, version, rest[0])
+        if self.read_only:
+            read = self._read_only_target(group, version, rest)
+            if read is not None:
+                return await self._read_only(request, user, *read)
         target = self._target(group, version, rest)
         if target is None:
             raise errors.unknown_url()
@@ -775,6 +805,35 @@ class APIServer:
         out["kind"] = info.kind
         out["apiVersion"] = info.api_version
         return json_response(out, 201)
+
+    # --- read-only virtual resources (metrics.k8s.io) ------------------------------------------------
+
+    def _read_only_target(self, group: str, version: str, rest: list[str]) -> tuple[ResourceInfo, ReadHandler, str, str] | None:
+        """(info, handler, namespace, name) when the path names a read-only resource, else None."""
+        ns = ""
+        if rest[0] == "namespaces" and len(rest) >= 3:
+            cand = self.read_only.get((group, version, rest[2]))
+            if cand is not None and cand[0].namespaced:
+                ns, rest = rest[1], rest[2:]
+        entry = self.read_only.get((group, version, rest[0]))
+        if entry is None:
+            return None
+        if len(rest) > 2:
+            raise errors.unknown_url()
+        return entry[0], entry[1], ns, rest[1] if len(rest) > 1 else ""
+
+    async def _read_only(self, request: web.Request, user: UserInfo, info: ResourceInfo, handler: ReadHandler,
+                         namespace: str, name: str) -> web.Response:
+        verb = "get" if name else "list"
+        if request.method != "GET" or _bool(request.query.get("watch")) or verb not in info.verbs:
+            raise errors.method_not_allowed()
+        await self._authorize(Attributes(user, verb, True, path=request.path, namespace=namespace,
+                                         api_group=info.group, api_version=info.version, resource=info.plural,
+                                         name=name))
+        q = request.query
+        read = ReadRequest(namespace, name, q.get("labelSelector", ""), q.get("fieldSelector", ""),
+                           table.wants_table(request.headers.get("Accept", "")))
+        return json_response(await handler(user, read))
 
 
 def model_of(info: ResourceInfo) -> str | None:

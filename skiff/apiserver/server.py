@@ -20,7 +20,7 @@ from aiohttp import web
 
 from skiff.api import errors
 from skiff.api.meta import Obj
-from skiff.apiserver import reviews, subresources
+from skiff.apiserver import nodecerts, reviews, subresources
 from skiff.apiserver.admission import RegistryLookup
 from skiff.apiserver.admission.plugins import default_chain
 from skiff.apiserver.admission.priority import system_class
@@ -72,6 +72,7 @@ class ControlPlane:
             self._register(strategy)
         reviews.install(self.api)
         subresources.install(self.api)
+        nodecerts.install(self.api, creds)
         self.openapi = OpenAPI([s.info for s in self.api.served.values() if not s.custom])
         self.api.openapi = self.openapi
 
