@@ -277,6 +277,7 @@ class LocalBackend:
         *,
         subresource: str = "",
         field_manager: str = "",
+        dry_run: bool = False,
     ) -> Obj:
         """As `APIServer._patch`: the patch applies to the served version of the live object, retried on conflicts
         unless the patch pins `metadata.resourceVersion`; an apply patch of a missing object creates it."""
@@ -291,6 +292,7 @@ class LocalBackend:
             raise errors.unsupported_media_type("application/strategic-merge-patch+json")
         registry = s.registry
         opts = self._write_opts(field_manager, subresource)
+        opts.dry_run = dry_run
         body = patch.body
         if patch.type == "apply":
             opts.applied = True

@@ -286,6 +286,7 @@ class HTTPSClient:
         *,
         subresource: str = "",
         field_manager: str = "",
+        dry_run: bool = False,
     ) -> Obj:
         ctype = PATCH_CONTENT_TYPES.get(patch.type)
         if ctype is None:
@@ -293,6 +294,8 @@ class HTTPSClient:
         q = self._manager(field_manager)
         if patch.type == "apply" and patch.force:
             q["force"] = "true"
+        if dry_run:
+            q["dryRun"] = "All"
         return await self._request(
             "PATCH",
             resource_path(res, namespace, name, subresource),

@@ -62,6 +62,7 @@ class Backend(Protocol):
         *,
         subresource: str = "",
         field_manager: str = "",
+        dry_run: bool = False,
     ) -> Obj: ...
 
     async def delete(self, res: Resource, namespace: str, name: str, opts: DeleteOptions) -> Obj | None: ...
@@ -126,9 +127,10 @@ class InProcessClient:
         *,
         subresource: str = "",
         field_manager: str = "",
+        dry_run: bool = False,
     ) -> Obj:
         return await self.backend.patch(
-            res, namespace, name, patch, subresource=subresource, field_manager=field_manager
+            res, namespace, name, patch, subresource=subresource, field_manager=field_manager, dry_run=dry_run
         )
 
     async def delete(

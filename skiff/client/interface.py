@@ -100,7 +100,8 @@ class Client(Protocol):
         """PUT (resourceVersion in obj is a precondition); subresource "" | "status" | "scale"."""
 
     async def patch(self, res: Resource, namespace: str, name: str, patch: Patch, *, subresource: str = "",
-                    field_manager: str = "") -> Obj: ...
+                    field_manager: str = "", dry_run: bool = False) -> Obj:
+        """`dry_run`: validated and admitted as a write, but nothing is stored (`?dryRun=All`)."""
 
     async def delete(self, res: Resource, namespace: str, name: str, opts: DeleteOptions | None = None) -> Obj | None:
         """Returns the object when deletion is pending (finalizers, grace period), None when it is gone."""

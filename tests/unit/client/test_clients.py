@@ -205,6 +205,18 @@ async def test_apply_creates_missing_object_and_requires_field_manager(client: C
     assert [m["manager"] for m in out["metadata"]["managedFields"]] == ["me"]
 
 
+async def test_dry_run_patch_validates_and_writes_nothing(client: Client, ns: str) -> None:
+    await client.create(CONFIGMAPS, ns, cm("p", a="1"))
+    out = await client.patch(CONFIGMAPS, ns, "p", Patch("merge", {"data": {"a": "2"}}), dry_run=True)
+    assert out["data"] == {"a": "2"}
+    assert (await client.get(CONFIGMAPS, ns, "p"))["data"] == {"a": "1"}
+    new = await client.patch(CONFIGMAPS, ns, "q", Patch("apply", cm("q", a="1")), field_manager="me", dry_run=True)
+    assert new["metadata"]["name"] == "q"
+    assert await error_of(client.get(CONFIGMAPS, ns, "q")) == (404, "NotFound")
+    bad = Patch("merge", {"metadata": {"labels": {"-bad-": "x"}}})
+    assert await error_of(client.patch(CONFIGMAPS, ns, "p", bad, dry_run=True)) == (422, "Invalid")
+
+
 async def test_patch_pinned_to_stale_resource_version_conflicts(client: Client, ns: str) -> None:
     await client.create(CONFIGMAPS, ns, cm("p", a="1"))
     stale = Patch("merge", {"metadata": {"resourceVersion": "1"}, "data": {"a": "2"}})
