@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
+from skiff.agent.server import agent_tls_context
 from skiff.client.https import HTTPSClient
 from skiff.util.fs import write_atomic
 from skiff.util.nodetoken import parse_node_token
@@ -63,10 +64,8 @@ def serving_context(data_dir: Path, cert_pem: bytes, key_pem: bytes, ca_pem: byt
     tls = data_dir / "tls"
     write_atomic(tls / "agent.crt", cert_pem, 0o644)
     write_atomic(tls / "agent.key", key_pem, 0o600)
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cadata=ca_pem.decode())
-    ctx.load_cert_chain(tls / "agent.crt", tls / "agent.key")
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
+    write_atomic(tls / "agent-client-ca.crt", ca_pem, 0o644)
+    return agent_tls_context(tls / "agent.crt", tls / "agent.key", tls / "agent-client-ca.crt")
 
 
 async def request_serving_context(server: str, token: str, ca_pem: bytes, data_dir: Path, node_name: str,

@@ -29,7 +29,9 @@ OS_IMAGE = "skiff simulated node"
 KERNEL_VERSION = "0.0.0-skiff-sim"
 INSTANCE_TYPE = "skiff-sim"
 EPHEMERAL_STORAGE = "100Gi"
-KUBELET_PORT = 10250
+# Simulated nodes serve no streams: port 0 tells the API server's proxy and the metrics scraper that there is
+# no agent to dial (their addresses are labels only and must never receive a packet).
+KUBELET_PORT = 0
 
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40

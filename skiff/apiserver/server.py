@@ -20,13 +20,14 @@ from aiohttp import web
 
 from skiff.api import errors
 from skiff.api.meta import Obj
-from skiff.apiserver import nodecerts, reviews, subresources
+from skiff.apiserver import metrics_api, nodecerts, proxy, reviews, subresources
 from skiff.apiserver.admission import RegistryLookup
 from skiff.apiserver.admission.plugins import default_chain
 from skiff.apiserver.admission.priority import system_class
 from skiff.apiserver.auth import AdminAuthorizer, Authenticator
 from skiff.apiserver.certs import Credentials, bootstrap
 from skiff.apiserver.http import APIServer, Served, model_of
+from skiff.apiserver.metrics_api import MetricsAPI
 from skiff.apiserver.openapi import OpenAPI
 from skiff.apiserver.registry.catalog import builtin_strategies
 from skiff.apiserver.registry.custom import CustomResourceStrategy
@@ -73,8 +74,20 @@ class ControlPlane:
         reviews.install(self.api)
         subresources.install(self.api)
         nodecerts.install(self.api, creds)
+        proxy.configure(self.api, creds)  # pod logs/exec/attach/port-forward go through to node agents
+        self.metrics = MetricsAPI(self._scrape, self._list_items("nodes"), self._list_items("pods"))
+        metrics_api.install(self.api, self.metrics)  # metrics.k8s.io from the agents' /metrics/resource
         self.openapi = OpenAPI([s.info for s in self.api.served.values() if not s.custom])
         self.api.openapi = self.openapi
+
+    def _list_items(self, plural: str) -> Callable[[], Coroutine[Any, Any, list[Obj]]]:
+        async def items() -> list[Obj]:
+            return list((await self.registries[("", plural)].list("", ListOptions()))["items"])
+        return items
+
+    async def _scrape(self, node_name: str) -> str:
+        node = await self.registries[("", "nodes")].get("", node_name)
+        return (await proxy.agent_get(self.api, node, "/metrics/resource")).decode()
 
     async def _namespace(self, name: str) -> Obj | None:
         return await self.registries[("", "namespaces")].try_get("", name)
@@ -205,6 +218,7 @@ class ControlPlane:
         self._tasks += [
             asyncio.create_task(self._crd_loop()),
             asyncio.create_task(run_compactor(self.store, COMPACT_INTERVAL, COMPACT_RETAIN)),
+            asyncio.create_task(self.metrics.run()),
         ]
 
     def start_task(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -220,8 +234,9 @@ class ControlPlane:
 
 
 async def serve(config: ServerConfig, on_ready: Callable[[ControlPlane], None] | None = None,
-                stop: asyncio.Event | None = None) -> None:
-    """Run the control plane until `stop` is set or SIGTERM/SIGINT arrives."""
+                stop: asyncio.Event | None = None, configure: Callable[[ControlPlane], None] | None = None) -> None:
+    """Run the control plane until `stop` is set or SIGTERM/SIGINT arrives. `configure` runs before the HTTP
+    application is built (extra routes, read-only resources); `on_ready` once it listens."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     creds = await asyncio.to_thread(bootstrap, config.data_dir, config.bind, config.port)
     (config.data_dir / "db").mkdir(exist_ok=True)
@@ -232,6 +247,8 @@ async def serve(config: ServerConfig, on_ready: Callable[[ControlPlane], None] |
     crds = await plane.registries[("apiextensions.k8s.io", "customresourcedefinitions")].list("", ListOptions())
     plane.sync_custom_resources(crds["items"])
     plane.start_background()
+    if configure is not None:
+        configure(plane)
     runner = web.AppRunner(plane.api.app(), handle_signals=False, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, config.bind, config.port, ssl_context=creds.server_ssl_context(), backlog=1024)

@@ -112,12 +112,12 @@ def install(api: APIServer) -> None:
         return json_response(result)
 
     async def node_stream(request: web.Request, user: UserInfo, target: Target | None) -> web.StreamResponse:
+        """pods/log|exec|attach|portforward: validated here, streamed by the pod's node agent (proxy.py)."""
+        from skiff.apiserver import proxy
+
         assert target is not None
         pod = await target.served.registry.get(target.namespace, target.name)
-        node = (pod.get("spec") or {}).get("nodeName")
-        if not node:
-            raise errors.bad_request(f"pod {target.name} does not have a host assigned")
-        raise errors.ApiError(503, "ServiceUnavailable", f'no node agent is serving node "{node}" for pods/{target.subresource}')
+        return await proxy.pod_stream(api, request, target.subresource, pod)
 
     api.extra_handlers[("", "pods", "binding")] = binding
     api.extra_handlers[("", "pods", "eviction")] = eviction

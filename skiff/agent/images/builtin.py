@@ -103,6 +103,10 @@ APPLETS = (
     "usleep",
     "watch",
     "netstat",
+    "tar",  # `kubectl cp` is exec of tar
+    "gzip",
+    "md5sum",
+    "sha256sum",
 )
 _BUSYBOX_CANDIDATES = (Path("/bin/busybox"), Path("/usr/bin/busybox"))
 _FORMAT = "skiff-builtin-1"  # bump when the layout below changes, so cached archives are rebuilt

@@ -493,3 +493,12 @@ def test_status_patch_carries_uid() -> None:
         "status": {"phase": "Running"},
         "metadata": {"uid": "uid-1"},
     }
+
+
+def test_simulated_nodes_advertise_no_agent_endpoint() -> None:
+    """Their addresses are never dialled: the proxy and the metrics scraper see no endpoint."""
+    from skiff.apiserver.proxy import agent_endpoint
+
+    p = s.plan_nodes("sim-", 1, 1, "8", "32Gi", 110)[0]
+    node = s.node_object(p, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert agent_endpoint(node) is None
