@@ -36,6 +36,7 @@ class ServerProcess:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
     extra_args: tuple[str, ...] = ()  # e.g. ("--sim-nodes", "3")
+    agent: bool = False  # run the embedded node agent (root + containerd); else --no-agent
 
     @property
     def url(self) -> str:
@@ -58,7 +59,8 @@ class ServerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "skiff.cli.main", "server", "--data-dir", str(self.data_dir),
-             "--port", str(self.port), "--bind", "127.0.0.1", "--no-agent", *self.extra_args],
+             "--port", str(self.port), "--bind", "127.0.0.1",
+             *(() if self.agent else ("--no-agent",)), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
@@ -95,6 +97,11 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+
+    def uninstall(self) -> None:
+        """Remove what the embedded agent left on the host (its pods, containerd, mounts, bridge, cgroups)."""
+        subprocess.run([sys.executable, "-m", "skiff.cli.main", "uninstall", "--data-dir", str(self.data_dir / "agent")],
+                       capture_output=True, timeout=180)
 
     def kill9(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -145,6 +152,20 @@ def start_server(tmp: Path, port: int | None = None, extra_args: Sequence[str] =
     data = tmp / "data"
     (tmp / "home").mkdir(exist_ok=True)
     return ServerProcess(data, port or free_port(), extra_args=tuple(extra_args)).start()
+
+
+def agent_prerequisites() -> str | None:
+    """Why the node agent cannot run here (None when it can): root, containerd, runc, CNI plugins, busybox."""
+    if os.geteuid() != 0:
+        return "the node agent needs root (containerd, network namespaces, cgroups)"
+    for tool in ("containerd", "runc", "ctr", "ip"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (the README's test command installs it)"
+    if not Path("/usr/lib/cni/bridge").exists():
+        return "the CNI plugins are not installed (containernetworking-plugins)"
+    if not any(Path(p).exists() for p in ("/bin/busybox", "/usr/bin/busybox")):
+        return "busybox-static is not installed (test images are built from it)"
+    return None
 
 
 def yaml_docs(*docs: dict[str, Any]) -> str:

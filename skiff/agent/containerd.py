@@ -401,8 +401,9 @@ class ManagedContainerd:
         await self._wait_ready()
 
     async def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL after `grace` seconds; idempotent. Containers keep running in their shims."""
-        pid = self._proc.pid if self._proc is not None else self.pid
+        """SIGTERM, then SIGKILL after `grace` seconds; idempotent. Containers keep running in their shims.
+        Also stops our containerd left by an earlier run (found by its pid file), for `skiff uninstall`."""
+        pid = self._proc.pid if self._proc is not None else (self.pid or self._our_pid())
         if pid is None:
             return
         await self._terminate(pid, grace)

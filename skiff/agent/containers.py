@@ -296,11 +296,14 @@ def container_resources(pod: Obj, container: Obj, memory_capacity: int) -> Resou
     )
 
 
-def cgroup_parent(pod: Obj, root: str = "/kubepods") -> str:
+CGROUP_ROOT = "/skiff"  # named for skiff so `skiff uninstall` finds it (upstream's kubelet uses /kubepods)
+
+
+def cgroup_parent(pod: Obj, root: str = CGROUP_ROOT) -> str:
     """The pod's cgroup (cgroupfs driver, as skiff's containerd runs runc): Guaranteed pods directly under
     `<root>/pod<uid>`, the others under `<root>/burstable/pod<uid>` or `<root>/besteffort/pod<uid>` — upstream's
-    QoS cgroup hierarchy (`pkg/kubelet/cm/pod_container_manager_linux.go`). With systemd the names would be
-    `kubepods-burstable-pod<uid>.slice`; skiff's containerd uses cgroupfs."""
+    QoS cgroup hierarchy (`pkg/kubelet/cm/pod_container_manager_linux.go`) under skiff's own root. With
+    systemd the names would be `kubepods-burstable-pod<uid>.slice`; skiff's containerd uses cgroupfs."""
     uid = str(_md(pod).get("uid", ""))
     qos = qos_class(pod)
     base = root.rstrip("/")
@@ -444,7 +447,7 @@ def _seccomp(sc: Obj | None) -> str:
 
 
 def sandbox_config(pod: Obj, *, node_name: str, log_root: Path, dns: DNSSettings, attempt: int,
-                   warn: Warn | None = None, cgroup_root: str = "/kubepods") -> SandboxConfig:
+                   warn: Warn | None = None, cgroup_root: str = CGROUP_ROOT) -> SandboxConfig:
     """The CRI sandbox config of a pod (`generatePodSandboxConfig`). `attempt` counts sandbox re-creations.
     Pure except for reading `dns.resolv_conf`; DNS problems are reported through `warn`."""
     md, spec = _md(pod), _spec(pod)

@@ -9,9 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
 
 from skiff.apiserver.local import LocalBackend
 from skiff.apiserver.server import ControlPlane, ServerConfig, serve
@@ -19,11 +23,28 @@ from skiff.client.events import EventBroadcaster
 from skiff.client.factory import InformerFactory
 from skiff.client.inprocess import InProcessClient
 from skiff.client.leaderelection import LeaderElector
+from skiff.controllers.nodeipam import DEFAULT_CLUSTER_CIDR
+
+if TYPE_CHECKING:  # the agent (grpc, containerd) is imported only when it runs
+    from skiff.agent.agent import AgentConfig
 
 log = logging.getLogger("skiff.components")
 
 
-def start_components(plane: ControlPlane, sim_nodes: int = 0) -> None:
+def configure(plane: ControlPlane) -> None:
+    """Endpoints beyond the Kubernetes API on the same port: Marathon's REST API under /v2/."""
+    from skiff.apiserver.http import USER_KEY
+    from skiff.cli import marathon_api
+
+    async def authenticated(request: web.Request) -> bool:
+        return request.get(USER_KEY) is not None  # the API server's authentication already ran
+
+    client = InProcessClient(LocalBackend(plane))
+    plane.api.extra_routes.extend(marathon_api.routes(client, authenticate=authenticated))
+
+
+def start_components(plane: ControlPlane, sim_nodes: int = 0, cluster_cidr: str = DEFAULT_CLUSTER_CIDR,
+                     agent: AgentConfig | None = None) -> None:
     from skiff.controllers.manager import controllers_for
     from skiff.scheduler.scheduler import Scheduler
 
@@ -33,7 +54,7 @@ def start_components(plane: ControlPlane, sim_nodes: int = 0) -> None:
 
     async def controller_manager() -> None:
         events = EventBroadcaster(client)
-        controllers = controllers_for(client, informers, events)
+        controllers = controllers_for(client, informers, events, cluster_cidr)
         for controller in controllers:
             controller.setup()
         await asyncio.gather(events.run(), *(c.run() for c in controllers))
@@ -51,7 +72,29 @@ def start_components(plane: ControlPlane, sim_nodes: int = 0) -> None:
         from skiff.agent.simulated import SimulatedNodes
 
         plane.start_task(SimulatedNodes(client, sim_nodes).run())
-    log.info("controllers and scheduler started%s", f", {sim_nodes} simulated nodes" if sim_nodes else "")
+    if agent is not None:
+        plane.start_task(_embedded_agent(plane, agent))
+    log.info("controllers and scheduler started%s%s", f", {sim_nodes} simulated nodes" if sim_nodes else "",
+             ", node agent" if agent is not None else "")
+
+
+async def _embedded_agent(plane: ControlPlane, cfg: AgentConfig) -> None:
+    """The server's own node: in-process client, serving certificate straight from the cluster CA."""
+    from skiff.agent.agent import run_agent
+    from skiff.agent.join import serving_context
+    from skiff.apiserver.certs import issue_node_serving_cert
+
+    creds = plane.creds
+
+    async def tls(node_name: str, node_ip: str) -> ssl.SSLContext:
+        cert, key = await asyncio.to_thread(issue_node_serving_cert, creds, node_name, [node_ip, "127.0.0.1"])
+        return serving_context(cfg.data_dir, cert, key, creds.ca_cert.read_bytes())
+
+    try:
+        await run_agent(InProcessClient(LocalBackend(plane)), cfg, tls)
+    except Exception:
+        log.exception("the node agent stopped; the control plane keeps running")
+        raise
 
 
 async def _lead(client: InProcessClient, name: str, identity: str, work: Callable[[], Awaitable[None]]) -> None:
@@ -68,6 +111,7 @@ async def _stop_on_shutdown(informers: InformerFactory) -> None:
         await informers.stop()
 
 
-async def run_server(data_dir: Path, port: int, bind: str, *, sim_nodes: int = 0) -> None:
-    await serve(ServerConfig(data_dir=data_dir, port=port, bind=bind),
-                on_ready=lambda plane: start_components(plane, sim_nodes))
+async def run_server(data_dir: Path, port: int, bind: str, *, sim_nodes: int = 0,
+                     cluster_cidr: str = DEFAULT_CLUSTER_CIDR, agent: AgentConfig | None = None) -> None:
+    await serve(ServerConfig(data_dir=data_dir, port=port, bind=bind), configure=configure,
+                on_ready=lambda plane: start_components(plane, sim_nodes, cluster_cidr, agent))

@@ -449,13 +449,13 @@ def test_etc_hosts_on_host_network_is_the_nodes_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("spec, hostname, cgroup", [
-    pytest.param({}, "web", "/kubepods/besteffort/poduid-1", id="plain-besteffort"),
+    pytest.param({}, "web", "/skiff/besteffort/poduid-1", id="plain-besteffort"),
     pytest.param({"hostname": "db-0", "subdomain": "db", "setHostnameAsFQDN": True},
-                 "db-0.db.default.svc.cluster.local", "/kubepods/besteffort/poduid-1", id="fqdn"),
-    pytest.param({"hostNetwork": True}, "node-1", "/kubepods/besteffort/poduid-1", id="host-network-node-name"),
-    pytest.param({"containers": [res(limits={"cpu": "1", "memory": "1Gi"})]}, "web", "/kubepods/poduid-1",
+                 "db-0.db.default.svc.cluster.local", "/skiff/besteffort/poduid-1", id="fqdn"),
+    pytest.param({"hostNetwork": True}, "node-1", "/skiff/besteffort/poduid-1", id="host-network-node-name"),
+    pytest.param({"containers": [res(limits={"cpu": "1", "memory": "1Gi"})]}, "web", "/skiff/poduid-1",
                  id="guaranteed"),
-    pytest.param({"containers": [res({"cpu": "1"})]}, "web", "/kubepods/burstable/poduid-1", id="burstable"),
+    pytest.param({"containers": [res({"cpu": "1"})]}, "web", "/skiff/burstable/poduid-1", id="burstable"),
 ])
 def test_sandbox_identity(resolv: Path, spec: Obj, hostname: str, cgroup: str) -> None:
     cfg = sandbox_config(pod(**spec), node_name="node-1", log_root=Path("/data/logs/pods"),
