@@ -30,6 +30,7 @@ from skiff.agent.backoff import Backoff, container_key
 from skiff.agent.containers import ContainerConfigError, DNSSettings, ObjectLookup
 from skiff.agent.images_pull import ImagePuller, ImagePullFailure
 from skiff.agent.podactions import (
+    CRASH_LOOP_BACK_OFF,
     ContainerToStart,
     PodActions,
     Waiting,
@@ -409,6 +410,10 @@ class Kubelet:
             if start.init and not is_sidecar(_specs(pod).get(start.name, {})) and not ok:
                 break
         waiting.update(actions.waiting)
+        for name, w in actions.waiting.items():
+            if w.reason == CRASH_LOOP_BACK_OFF:  # upstream doBackOff records this on every held start
+                await self._event(pod, "Warning", "BackOff",
+                                  f"Back-off restarting failed container {name} in pod {cbuild.pod_full_name(pod)}")
         pending = await self._report(pod, waiting, pod_ip=pod_ips[0] if pod_ips else "")
         delay = self.resync_seconds if pending or waiting or actions.start else self.idle_resync_seconds
         if actions.requeue_after is not None:

@@ -282,9 +282,12 @@ spec:
 
 def test_top_reports_node_and_pod_usage(cluster: ServerProcess) -> None:
     wait_for(lambda: ready(cluster, "web"), "web Ready")
-    out = wait_for(lambda: (r := cluster.kubectl("top", "pods", check=False)).returncode == 0 and " web " in
-                   f" {r.stdout} " and r.stdout, "pod metrics", 90)
-    assert "CPU(cores)" in out
+    def top_pods() -> str | None:
+        r = cluster.kubectl("top", "pods", check=False)
+        names = [line.split()[0] for line in r.stdout.splitlines()[1:] if line.strip()]
+        return r.stdout if r.returncode == 0 and "web" in names else None
+    out = wait_for(top_pods, "pod metrics", 90)
+    assert out.splitlines()[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
     nodes = cluster.kubectl("top", "nodes").stdout
     assert "MEMORY(bytes)" in nodes and len(nodes.splitlines()) == 2
 

@@ -222,6 +222,9 @@ async def test_a_crashing_container_is_restarted_with_growing_back_off(env: Env)
         f"back-off 20s restarting failed container=app pod=web_default({uid})")
     assert env.runtime.call_names("start_container") == ["app", "app", "app"]
     assert (await env.status())["phase"] == "Running"  # restartPolicy Always: restarting, not failed
+    events = (await env.client.list(EVENTS, "default", ListOptions()))["items"]
+    assert any(e["reason"] == "BackOff" and e["type"] == "Warning" and e["message"] ==
+               f"Back-off restarting failed container app in pod web_default({uid})" for e in events)
 
 
 async def test_an_oom_kill_is_reported_in_last_state(env: Env) -> None:
