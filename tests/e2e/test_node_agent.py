@@ -288,7 +288,8 @@ def test_top_reports_node_and_pod_usage(cluster: ServerProcess) -> None:
         return r.stdout if r.returncode == 0 and "web" in names else None
     out = wait_for(top_pods, "pod metrics", 90)
     assert out.splitlines()[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
-    nodes = cluster.kubectl("top", "nodes").stdout
+    nodes = wait_for(lambda: (r := cluster.kubectl("top", "nodes", check=False)).returncode == 0 and r.stdout,
+                     "node metrics (two scrapes in a row)", 90)
     assert "MEMORY(bytes)" in nodes and len(nodes.splitlines()) == 2
 
 
