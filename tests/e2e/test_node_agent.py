@@ -339,3 +339,95 @@ def test_agent_restart_restarts_no_container(cluster: ServerProcess) -> None:
 def _env(srv: ServerProcess) -> dict[str, str]:
     import os
     return {**os.environ, "KUBECONFIG": str(srv.kubeconfig), "HOME": str(srv.data_dir.parent / "home")}
+
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
+LOCAL_IMAGE = "skiff.local/test/web:1"
+
+
+def _localize(obj: dict[str, Any]) -> dict[str, Any]:
+    """The examples name public images (nginx, redis, their own services) that cannot be pulled here: run the
+    local web image in their place, one replica, without their commands, probes, resources or placement rules
+    (a one-node, two-core test machine), so what is checked is that each translated workload runs as containers."""
+    spec = obj.get("spec") or {}
+    if obj.get("kind") == "CronJob":
+        spec = spec.get("jobTemplate", {}).get("spec", {})
+    template = spec.get("template")
+    if not isinstance(template, dict):
+        return obj
+    if "replicas" in spec:
+        spec["replicas"] = 1
+    for key in ("parallelism", "completions"):
+        if key in spec:
+            spec[key] = 1
+    pspec = template.setdefault("spec", {})
+    for key in ("affinity", "nodeSelector", "topologySpreadConstraints", "initContainers"):
+        pspec.pop(key, None)
+    for c in pspec.get("containers") or []:
+        c.update(image=LOCAL_IMAGE, imagePullPolicy="IfNotPresent")
+        for key in ("command", "args", "livenessProbe", "readinessProbe", "startupProbe", "resources",
+                    "securityContext", "volumeMounts"):
+            c.pop(key, None)
+    pspec.pop("volumes", None)
+    return obj
+
+
+def test_dialect_examples_run_as_real_containers(cluster: ServerProcess) -> None:
+    import asyncio
+
+    from skiff.cli import deploy
+    from skiff.client.https import HTTPSClient
+    from skiff.translate.compose import translate_compose
+    from skiff.translate.marathon import translate_marathon
+    from skiff.translate.model import LABEL_MARATHON_APP, LABEL_NOMAD_JOB, LABEL_STACK
+    from skiff.translate.nomad import translate_nomad
+
+    if not EXAMPLES.is_dir():
+        pytest.skip(f"the shared examples are not at {EXAMPLES}")
+
+    async def run() -> list[tuple[str, str, str]]:
+        client = HTTPSClient.from_kubeconfig(cluster.kubeconfig)
+        deployed: list[tuple[str, str, str]] = []  # (example, namespace, selector)
+        try:
+            for i, path in enumerate(sorted((EXAMPLES / "compose").glob("*.yml"))):
+                stack = f"ex{i}"
+                t = translate_compose([(str(path), path.read_text())], stack, {}, None)
+                t.objects = [_localize(o) for o in t.objects]
+                await deploy.apply(client, t, owner_kind="Namespace", owner_name=stack, namespace=stack,
+                                   prune_label=f"{LABEL_STACK}={stack}", dialect="compose")
+                deployed.append((path.name, stack, f"{LABEL_STACK}={stack}"))
+            for path in sorted((EXAMPLES / "marathon").glob("*.json")):
+                t = translate_marathon(str(path), path.read_text())
+                t.objects = [_localize(o) for o in t.objects]
+                label = t.objects[0]["metadata"]["labels"][LABEL_MARATHON_APP]
+                await deploy.apply(client, t, owner_kind="Workload", owner_name=label, namespace="marathon",
+                                   prune_label=f"{LABEL_MARATHON_APP}={label}", dialect="marathon")
+                deployed.append((path.name, "marathon", f"{LABEL_MARATHON_APP}={label}"))
+            for path in sorted((EXAMPLES / "nomad").glob("*.hcl")):
+                t = translate_nomad(str(path), path.read_text(), {})
+                t.objects = [_localize(o) for o in t.objects]
+                job = t.objects[0]["metadata"]["labels"][LABEL_NOMAD_JOB]
+                ns = t.objects[0]["metadata"].get("namespace") or "default"
+                await deploy.apply(client, t, owner_kind="Workload", owner_name=job, namespace=ns,
+                                   prune_label=f"{LABEL_NOMAD_JOB}={job}", dialect="nomad")
+                deployed.append((path.name, ns, f"{LABEL_NOMAD_JOB}={job}"))
+            return deployed
+        finally:
+            await client.close()
+
+    deployed = asyncio.run(run())
+
+    def running(ns: str, selector: str) -> bool:
+        pods = json.loads(cluster.kubectl("get", "pods", "-n", ns, "-l", selector, "-o", "json").stdout)["items"]
+        return bool(pods) and all(p["status"].get("phase") == "Running" and
+                                  all(c.get("state", {}).get("running") for c in p["status"].get("containerStatuses") or [{}])
+                                  for p in pods if not p["metadata"].get("deletionTimestamp"))
+
+    for name, ns, selector in deployed:
+        wait_for(lambda ns=ns, selector=selector: running(ns, selector), f"the pods of {name} running", 180)
+    assert {n for n, _, _ in deployed} >= {p.name for p in (EXAMPLES / "compose").glob("*.yml")}
+    for _name, ns, selector in deployed:
+        if ns.startswith("ex"):
+            cluster.kubectl("delete", "namespace", ns, "--wait=false")
+        else:
+            cluster.kubectl("delete", "deployments,daemonsets,jobs,cronjobs", "-n", ns, "-l", selector, "--wait=false")
