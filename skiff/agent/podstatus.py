@@ -25,6 +25,7 @@ from typing import Any
 from skiff.agent.podactions import Waiting, by_name, is_sidecar, restart_count_of
 from skiff.agent.runtime.interface import ContainerState, ContainerStatus, SandboxState, SandboxStatus
 from skiff.api.meta import Obj, rfc3339
+from skiff.api.pods import readiness_gates_message
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 CONDITION_ORDER = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
@@ -187,19 +188,6 @@ def _terminal_phase(statuses: list[Obj]) -> str:
         if not term or term.get("exitCode") != 0:
             return "Failed"
     return "Succeeded" if statuses else "Failed"
-
-
-def readiness_gates_message(pod: Obj) -> str:
-    """"" when every readiness gate's condition is True, else upstream's message."""
-    status = {c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or []}
-    msgs = []
-    for g in (pod.get("spec") or {}).get("readinessGates") or []:
-        gate = (g or {}).get("conditionType")
-        if gate not in status:
-            msgs.append(f'corresponding condition of pod readiness gate "{gate}" does not exist.')
-        elif status[gate] != "True":
-            msgs.append(f'the status of pod readiness gate "{gate}" is not "True", but {status[gate]}')
-    return ", ".join(msgs)
 
 
 def _condition(type_: str, ok: bool, reason: str = "", message: str = "") -> Obj:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skiff.api.meta import Obj, parse_time, rfc3339, rfc3339_micro
+from skiff.api.pods import readiness_gates_message
 
 KUBELET_VERSION = "v1.32.0-skiff-sim"
 RUNTIME_VERSION = "sim://1.0"
@@ -335,19 +336,6 @@ def _conditions(pod: Obj, values: dict[str, tuple[str, ...]], now: str) -> list[
         _set_condition(old, type_, status, now, reason, message[0] if message else "")
     rank = {t: i for i, t in enumerate(_CONDITION_ORDER)}
     return sorted(old, key=lambda c: rank.get(c.get("type", ""), len(rank)))
-
-
-def readiness_gates_message(pod: Obj) -> str:
-    """ "" when every readiness gate's condition is True, else upstream's `GeneratePodReadyCondition` message."""
-    status = {c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or []}
-    msgs = []
-    for g in (pod.get("spec") or {}).get("readinessGates") or []:
-        gate = (g or {}).get("conditionType")
-        if gate not in status:
-            msgs.append(f'corresponding condition of pod readiness gate "{gate}" does not exist.')
-        elif status[gate] != "True":
-            msgs.append(f'the status of pod readiness gate "{gate}" is not "True", but {status[gate]}')
-    return ", ".join(msgs)
 
 
 def _base_status(pod: Obj, host_ip: str, pod_ip: str, now: dt.datetime) -> Obj:

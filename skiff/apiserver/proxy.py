@@ -19,7 +19,7 @@ import ssl
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import yarl
@@ -29,6 +29,7 @@ from skiff.api import errors
 from skiff.api.meta import Obj
 from skiff.apiserver.certs import Credentials, issue_client_cert
 from skiff.util.fs import write_atomic
+from skiff.util.upgrade import take_over
 
 if TYPE_CHECKING:
     from skiff.apiserver.http import APIServer
@@ -43,7 +44,6 @@ UPGRADE_REQUEST_HEADERS = ("connection", "upgrade", "sec-websocket-key", "sec-we
                            "sec-websocket-protocol", "x-stream-protocol-version")
 UPGRADE_RESPONSE_HEADERS = ("connection", "upgrade", "sec-websocket-accept", "sec-websocket-protocol",
                             "x-stream-protocol-version")
-_PAUSE_ABOVE = 1024 * 1024
 _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
             500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
 
@@ -215,40 +215,6 @@ async def _proxy_log(request: web.Request, dialer: AgentDialer, ep: AgentEndpoin
             return resp
 
 
-class _RawReader:
-    """The client's bytes after an upgrade, taken from aiohttp with `protocol.set_parser` (as its WebSocket
-    reader is); reading pauses while more than `_PAUSE_ABOVE` bytes wait."""
-
-    def __init__(self, transport: asyncio.Transport | None) -> None:
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self._pending = 0
-        self._transport = transport
-        self._paused = False
-
-    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
-        if data:
-            self._queue.put_nowait(bytes(data))
-            self._pending += len(data)
-            if self._pending > _PAUSE_ABOVE and self._transport is not None and not self._paused:
-                self._paused = True
-                self._transport.pause_reading()
-        return False, b""
-
-    def feed_eof(self) -> None:
-        self._queue.put_nowait(b"")
-
-    async def read(self) -> bytes:
-        data = await self._queue.get()
-        if not data:
-            self._queue.put_nowait(b"")
-            return b""
-        self._pending -= len(data)
-        if self._paused and self._pending < _PAUSE_ABOVE // 2 and self._transport is not None:
-            self._paused = False
-            self._transport.resume_reading()
-        return data
-
-
 async def _read_head(reader: asyncio.StreamReader) -> tuple[int, list[tuple[str, str]]]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -297,9 +263,7 @@ async def _proxy_upgrade(request: web.Request, dialer: AgentDialer, ep: AgentEnd
         writer.close()
         ctype = next((v for n, v in headers if n.lower() == "content-type"), "text/plain")
         return web.Response(status=status, body=body, headers={"Content-Type": ctype})
-    client = _RawReader(request.transport)
-    assert request.protocol is not None
-    request.protocol.set_parser(cast(Any, client))
+    client = take_over(request)
     resp = web.StreamResponse(status=101)
     for name, value in headers:
         if name.lower() in UPGRADE_RESPONSE_HEADERS:
