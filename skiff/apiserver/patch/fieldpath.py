@@ -213,10 +213,10 @@ def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
 def encode(paths: Iterable[Path]) -> dict[str, Any]:
     """The FieldsV1 tree of a set (`{"f:spec": {"f:replicas": {}}}`), keys sorted like upstream."""
     key = frozenset(paths)
-    raw = _encoded.get(key)
+    raw = _encoded.pop(key, None)
     if raw is None:
         raw = orjson.dumps(_encode(key))
-        _remember(_encoded, key, raw)
+    _remember(_encoded, key, raw)  # least recently used first: one-off sets (a pod's IPs) never evict shared ones
     tree: dict[str, Any] = orjson.loads(raw)
     return tree
 
@@ -246,13 +246,13 @@ def decode(tree: Any) -> FieldSet:
         raw = orjson.dumps(tree)
     except TypeError:  # not JSON-shaped (never stored): decode without the memo
         raw = b""
-    members = _decoded.get(raw) if raw else None
+    members = _decoded.pop(raw, None) if raw else None
     if members is None:
         out: FieldSet = set()
         _decode(tree, (), out)
         members = frozenset(out)
-        if raw:
-            _remember(_decoded, raw, members)
+    if raw:
+        _remember(_decoded, raw, members)
     return set(members)
 
 

@@ -140,6 +140,10 @@ def decode_continue(token: str) -> tuple[int, str]:
         raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion (version skiff.continue/1)") from None
 
 
+def _match_all(obj: Obj) -> bool:
+    return True
+
+
 class Registry:
     """CRUD/list/watch of one kind in its storage version."""
 
@@ -198,6 +202,8 @@ class Registry:
 
     def matcher(self, opts: ListOptions) -> Callable[[Obj], bool]:
         """Compile label and field selectors once; 400 with upstream wording on bad syntax."""
+        if not opts.label_selector and not opts.field_selector:  # the common case (admission lookups, informers)
+            return _match_all
         try:
             labels: Matcher = label_matcher(opts.label_selector)
         except SelectorError as e:
