@@ -75,7 +75,7 @@ class ControlPlane:
         subresources.install(self.api)
         nodecerts.install(self.api, creds)
         proxy.configure(self.api, creds)  # pod logs/exec/attach/port-forward go through to node agents
-        self.metrics = MetricsAPI(self._scrape, self._list_items("nodes"), self._list_items("pods"))
+        self.metrics = MetricsAPI(self._scrape, self._agent_nodes, self._list_items("pods"))
         metrics_api.install(self.api, self.metrics)  # metrics.k8s.io from the agents' /metrics/resource
         self.openapi = OpenAPI([s.info for s in self.api.served.values() if not s.custom])
         self.api.openapi = self.openapi
@@ -84,6 +84,10 @@ class ControlPlane:
         async def items() -> list[Obj]:
             return list((await self.registries[("", plural)].list("", ListOptions()))["items"])
         return items
+
+    async def _agent_nodes(self) -> list[Obj]:
+        """Nodes with an agent to scrape (simulated nodes advertise none and have no metrics)."""
+        return [n for n in await self._list_items("nodes")() if proxy.agent_endpoint(n) is not None]
 
     async def _scrape(self, node_name: str) -> str:
         node = await self.registries[("", "nodes")].get("", node_name)
